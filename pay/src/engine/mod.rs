@@ -1,0 +1,1 @@
+//! Transaction flows against an acquirer host.

@@ -1,0 +1,1 @@
+//! ISO 8583 messages driven by declarative dialect files.

@@ -1,0 +1,1 @@
+//! The host link: mutual TLS over TCP with length-prefixed framing.
