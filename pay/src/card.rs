@@ -12,14 +12,25 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// Why card data could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CardError {
+    /// The number has the wrong length.
     #[error("card number must be 12 to 19 digits, got {len} characters")]
-    PanLength { len: usize },
+    PanLength {
+        /// Characters given.
+        len: usize,
+    },
+    /// The number has something other than digits.
     #[error("card number may contain digits only")]
     PanNotDigits,
+    /// The Luhn check digit is wrong (usually a mistyped number).
     #[error("card number {masked} fails its check digit; re-enter it or try another card")]
-    PanCheckDigit { masked: String },
+    PanCheckDigit {
+        /// The number, masked.
+        masked: String,
+    },
+    /// The expiry date is not a valid `YYMM` (shown masked).
     #[error("expiry date must be four digits YYMM, got {0:?}")]
     Expiry(String),
+    /// Track 2 data does not have the ISO 7813 layout.
     #[error("track 2 data is malformed: {0}")]
     Track2(&'static str),
 }
