@@ -15,3 +15,4 @@ pub mod engine;
 pub mod iso8583;
 pub mod link;
 pub mod money;
+pub mod security;

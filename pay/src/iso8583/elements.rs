@@ -105,7 +105,10 @@ impl Dialect {
                     let fitted = fit_text(spec, value, Some(sub.length));
                     let filler = if spec.kind == DataKind::N { '0' } else { ' ' };
                     let mut parent = msg.text(path.field).unwrap_or("").to_string();
-                    while parent.len() < sub.offset + sub.length {
+                    // A fixed-length parent is filled to its whole length so
+                    // it encodes even when only some of its parts are set.
+                    let want = spec_fixed(spec).unwrap_or(sub.offset + sub.length);
+                    while parent.len() < want {
                         parent.push(filler);
                     }
                     parent.replace_range(sub.offset..sub.offset + sub.length, &fitted);
@@ -191,8 +194,9 @@ impl Dialect {
             .binary(path.field)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        if parent.len() < sub.offset + sub.length {
-            parent.resize(sub.offset + sub.length, 0);
+        let want = spec_fixed(spec).unwrap_or(sub.offset + sub.length);
+        if parent.len() < want {
+            parent.resize(want, 0);
         }
         parent[sub.offset..sub.offset + sub.length].copy_from_slice(value);
         msg.set(path.field, parent);
@@ -280,5 +284,87 @@ fn fit_text(spec: &FieldSpec, value: &str, fixed: Option<usize>) -> String {
             }
         }
         _ => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subfields_fill_in_any_order() {
+        let d = Dialect::load("cup").unwrap();
+        let mut m = Message::new("0200").unwrap();
+        d.set_text(&mut m, "network_mgmt_code", "201").unwrap();
+        d.set_number(&mut m, "batch_number", 42).unwrap();
+        assert_eq!(m.text(60), Some("00000042201"));
+        d.set_text(&mut m, "msg_type_code", "22").unwrap();
+        assert_eq!(m.text(60), Some("22000042201"));
+        assert_eq!(d.get_text(&m, "batch_number"), Some("000042"));
+        assert_eq!(d.get_number(&m, "batch_number").unwrap().unwrap(), 42);
+        let mut m = Message::new("0200").unwrap();
+        d.set_text(&mut m, "msg_type_code", "22").unwrap();
+        assert_eq!(m.text(60), Some("22"));
+        assert_eq!(
+            d.get_text(&m, "batch_number"),
+            None,
+            "absent trailing subfield"
+        );
+    }
+
+    #[test]
+    fn fixed_parents_are_filled_whole() {
+        let d = Dialect::load("iso87ascii").unwrap();
+        let mut m = Message::new("0400").unwrap();
+        d.set_text(&mut m, "original_stan", "000123").unwrap();
+        assert_eq!(m.text(90).map(str::len), Some(42));
+        assert_eq!(d.get_text(&m, "original_stan"), Some("000123"));
+        assert_eq!(d.get_text(&m, "original_mti"), Some("0000"));
+        d.encode(&m).unwrap();
+    }
+
+    #[test]
+    fn bytes_in_binary_and_text_places() {
+        let cup = Dialect::load("cup").unwrap();
+        let mut m = Message::new("0810").unwrap();
+        cup.set_bytes(&mut m, "mac_key_kcv", &[1, 2, 3, 4]).unwrap();
+        assert_eq!(m.binary(62).map(<[u8]>::len), Some(40));
+        assert_eq!(
+            cup.get_bytes(&m, "mac_key_kcv").unwrap().as_ref(),
+            &[1, 2, 3, 4]
+        );
+        assert!(matches!(
+            cup.set_bytes(&mut m, "pin_key_kcv", &[1, 2]),
+            Err(ElementError::TooLong { .. })
+        ));
+        let iso = Dialect::load("iso87ascii").unwrap();
+        let mut m = Message::new("0810").unwrap();
+        iso.set_bytes(&mut m, "pin_key_kcv", &[0xAB, 0xCD, 0xEF])
+            .unwrap();
+        assert_eq!(iso.get_text(&m, "pin_key_kcv"), Some("ABCDEF"));
+        assert_eq!(
+            iso.get_bytes(&m, "pin_key_kcv").unwrap().as_ref(),
+            &[0xAB, 0xCD, 0xEF]
+        );
+    }
+
+    #[test]
+    fn numbers_are_zero_filled_and_checked() {
+        let d = Dialect::load("cup").unwrap();
+        let mut m = Message::new("0200").unwrap();
+        d.set_number(&mut m, "amount", 1234).unwrap();
+        assert_eq!(m.text(4), Some("000000001234"));
+        assert!(matches!(
+            d.set_number(&mut m, "stan", 1_000_000),
+            Err(ElementError::TooLong { .. })
+        ));
+        d.set_number(&mut m, "debit_count", 7).unwrap();
+        assert_eq!(d.get_text(&m, "debit_count"), Some("007"));
+        // Unmapped elements are skipped, not errors.
+        d.set_text(&mut m, "transmission_datetime", "1121123000")
+            .unwrap();
+        assert_eq!(d.get_text(&m, "transmission_datetime"), None);
+        m.set(4, "00000000ABCD");
+        assert!(d.get_number(&m, "amount").unwrap().is_err());
     }
 }
