@@ -306,6 +306,9 @@ pub enum Outcome {
     NotSignedIn,
     /// Amount exceeds a limit.
     ExceedsLimit,
+    /// The terminal id is not registered with the host, or does not match
+    /// the terminal's certificate.
+    UnknownTerminal,
 }
 
 /// How the reversal of an unanswered request is coded.
@@ -534,6 +537,7 @@ impl Profile {
             Outcome::MacError,
             Outcome::OriginalNotFound,
             Outcome::FormatError,
+            Outcome::UnknownTerminal,
         ] {
             if !file.outcomes.contains_key(&needed) {
                 return Err(format!("[outcomes]: {needed:?} needs a response code"));
