@@ -688,6 +688,8 @@ mod tests {
         expected.extend_from_slice(b"7020000020801000");
         expected.extend_from_slice(b"164761739001010010000000000000001234000001");
         expected.extend_from_slice(b"244761739001010010=2512201TILL0001");
+        // Field 52 is LLVAR in this dialect (room for AES PIN blocks).
+        expected.extend_from_slice(b"08");
         expected.extend_from_slice(&[0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0]);
         assert_eq!(wire, expected, "{}", String::from_utf8_lossy(&wire));
         assert_eq!(iso87().decode(&wire).unwrap(), sale_0200());

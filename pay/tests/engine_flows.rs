@@ -1,0 +1,578 @@
+//! Terminal-side rules of the transaction engine, against a scripted host
+//! that speaks the real protocol (real encoding, MACs and key exchange) and
+//! does what each test tells it: answer with a code, stay silent, corrupt
+//! the MAC, or be unreachable. End-to-end runs against the real acquirer
+//! simulator over TLS live in the workspace's `tests/` crate.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use till_pay::card::Pan;
+use till_pay::crypto::{Pin, SecretKey};
+use till_pay::engine::state::PendingKind;
+use till_pay::engine::{
+    CardInput, EngineError, Limits, MemoryStore, StateStore, Status, Terminal, TerminalConfig,
+    TerminalState, TxnRequest,
+};
+use till_pay::iso8583::{Dialect, Message, TxnKind};
+use till_pay::link::{HostLink, LinkError};
+use till_pay::money::{Amount, Currency};
+use till_pay::security::{self, MacCheck, Scheme, WorkingKeys};
+
+const TMK: [u8; 16] = [0x11; 16];
+const DATA_KEY: [u8; 32] = [0x22; 32];
+const PAN: &str = "4761739001010010";
+
+/// What the scripted host does with the next request.
+#[derive(Clone, Debug)]
+enum Act {
+    /// Answer with this response code.
+    Code(&'static str),
+    /// Answer with this response code and set an element in the answer.
+    CodeWith(&'static str, &'static str, &'static str),
+    /// Read the request, never answer.
+    Silent,
+    /// Answer approved with a wrong MAC.
+    BadMac,
+    /// Refuse the connection: nothing is sent.
+    Unreachable,
+}
+
+#[derive(Default)]
+struct HostLog {
+    requests: Vec<Message>,
+    mac_checks: Vec<MacCheck>,
+}
+
+#[derive(Clone)]
+struct ScriptedHost {
+    dialect: Dialect,
+    scheme: Scheme,
+    tmk: SecretKey,
+    keys: Arc<Mutex<Option<WorkingKeys>>>,
+    script: Arc<Mutex<VecDeque<Act>>>,
+    log: Arc<Mutex<HostLog>>,
+    rrn: Arc<Mutex<u32>>,
+}
+
+impl ScriptedHost {
+    fn new(dialect: &str) -> ScriptedHost {
+        let dialect = Dialect::load(dialect).unwrap();
+        let scheme = Scheme::of(&dialect).unwrap();
+        ScriptedHost {
+            tmk: SecretKey::new(scheme.keys, &TMK).unwrap(),
+            dialect,
+            scheme,
+            keys: Arc::default(),
+            script: Arc::default(),
+            log: Arc::default(),
+            rrn: Arc::default(),
+        }
+    }
+
+    fn then(&self, acts: &[Act]) {
+        self.script.lock().unwrap().extend(acts.iter().cloned());
+    }
+
+    fn requests(&self) -> Vec<Message> {
+        self.log.lock().unwrap().requests.clone()
+    }
+
+    fn answer(&self, req: &Message, code: &str) -> Message {
+        let d = &self.dialect;
+        let mti = format!(
+            "{}{}0",
+            &req.mti()[..2],
+            char::from(req.mti().as_bytes()[2] + 1)
+        );
+        let mut a = Message::new(&mti).unwrap();
+        a.header = d
+            .header
+            .as_ref()
+            .map(|h| h.answer_to(&req.header))
+            .unwrap_or_default();
+        for f in &d.profile.answer_echo {
+            if let Some(v) = req.get(*f) {
+                a.set(*f, v.clone());
+            }
+        }
+        d.set_text(&mut a, "response_code", code).unwrap();
+        if d.profile.is_approved(code) {
+            let mut n = self.rrn.lock().unwrap();
+            *n += 1;
+            d.set_text(&mut a, "rrn", &format!("{:012}", 900_000 + *n))
+                .unwrap();
+            d.set_text(&mut a, "auth_code", &format!("A{:05}", *n))
+                .unwrap();
+        }
+        a
+    }
+}
+
+impl HostLink for ScriptedHost {
+    async fn exchange(&mut self, request: &[u8], _timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        let act = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Act::Code("00"));
+        if let Act::Unreachable = act {
+            return Err(LinkError::Unreachable {
+                host: "scripted".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        let mac_key = self.keys.lock().unwrap().as_ref().map(|k| k.mac.clone());
+        let (req, check) =
+            security::open(&self.dialect, &self.scheme, request, mac_key.as_ref()).unwrap();
+        {
+            let mut log = self.log.lock().unwrap();
+            log.requests.push(req.clone());
+            log.mac_checks.push(check);
+        }
+        let (code, extra) = match act {
+            Act::Silent => {
+                return Err(LinkError::NoAnswer {
+                    host: "scripted".into(),
+                    waited: Duration::from_millis(1),
+                });
+            }
+            Act::Code(c) => (c, None),
+            Act::CodeWith(c, element, value) => (c, Some((element, value))),
+            Act::BadMac => ("00", None),
+            Act::Unreachable => unreachable!(),
+        };
+        let mut answer = self.answer(&req, code);
+        if let Some((element, value)) = extra {
+            self.dialect.set_text(&mut answer, element, value).unwrap();
+        }
+        if req.mti() == "0800" {
+            let keys =
+                security::issue_working_keys(&self.dialect, &self.scheme, &self.tmk, &mut answer)
+                    .unwrap();
+            *self.keys.lock().unwrap() = Some(keys);
+            return Ok(self.dialect.encode(&answer).unwrap());
+        }
+        let key = self.keys.lock().unwrap().as_ref().map(|k| k.mac.clone());
+        let mut wire =
+            security::seal(&self.dialect, &self.scheme, &mut answer, key.as_ref()).unwrap();
+        if matches!(act, Act::BadMac) {
+            let last = wire.len() - 1;
+            wire[last] ^= 0x55;
+        }
+        Ok(wire)
+    }
+
+    fn reset(&mut self) {}
+}
+
+/// A store tests can look into and hand over to a "restarted" terminal.
+#[derive(Clone, Default)]
+struct SharedStore(Arc<Mutex<MemoryStore>>);
+
+impl StateStore for SharedStore {
+    fn load(&mut self) -> Result<TerminalState, till_pay::engine::StoreError> {
+        self.0.lock().unwrap().load()
+    }
+    fn save(&mut self, state: &TerminalState) -> Result<(), till_pay::engine::StoreError> {
+        self.0.lock().unwrap().save(state)
+    }
+}
+
+fn terminal(
+    host: &ScriptedHost,
+    store: &SharedStore,
+    limits: Limits,
+) -> Terminal<ScriptedHost, SharedStore> {
+    let mut config =
+        TerminalConfig::new("TILL0001", "123456789012345", Currency::CNY, "scripted:1");
+    config.limits = limits;
+    config.host_timeout = Duration::from_millis(200);
+    Terminal::new(
+        host.dialect.clone(),
+        config,
+        host.clone(),
+        store.clone(),
+        &TMK,
+        &DATA_KEY,
+    )
+    .unwrap()
+}
+
+fn card() -> CardInput {
+    CardInput::manual(Pan::new(PAN).unwrap(), None)
+}
+
+fn sale(minor: u64) -> TxnRequest {
+    let mut r = TxnRequest::new(TxnKind::Sale);
+    r.amount = Some(Amount(minor));
+    r.card = Some(card());
+    r.pin = Some(Pin::new("1234").unwrap());
+    r
+}
+
+async fn signed_in(
+    dialect: &str,
+) -> (
+    ScriptedHost,
+    SharedStore,
+    Terminal<ScriptedHost, SharedStore>,
+) {
+    let host = ScriptedHost::new(dialect);
+    let store = SharedStore::default();
+    let mut t = terminal(&host, &store, Limits::default());
+    let s = t.sign_in().await.unwrap();
+    assert!(s.approved, "{s:?}");
+    (host, store, t)
+}
+
+#[tokio::test]
+async fn card_transactions_need_a_sign_in() {
+    let host = ScriptedHost::new("cup");
+    let store = SharedStore::default();
+    let mut t = terminal(&host, &store, Limits::default());
+    let e = t.run(sale(100)).await.unwrap_err();
+    assert!(matches!(e, EngineError::NotSignedIn { .. }), "{e}");
+    assert!(e.to_string().contains("sign in first"));
+    assert!(host.requests().is_empty(), "nothing may reach the host");
+}
+
+#[tokio::test]
+async fn sign_in_refused_leaves_the_terminal_signed_out() {
+    let host = ScriptedHost::new("iso87ascii");
+    let store = SharedStore::default();
+    let mut t = terminal(&host, &store, Limits::default());
+    host.then(&[Act::Code("03")]);
+    let s = t.sign_in().await.unwrap();
+    assert!(!s.approved);
+    assert_eq!(s.response_code, "03");
+    assert!(t.state().session.is_none());
+    assert_eq!(
+        t.state().sign_ins.last().unwrap().response_code.as_deref(),
+        Some("03")
+    );
+}
+
+#[tokio::test]
+async fn approved_sale_carries_pin_block_and_mac_in_both_dialects() {
+    for dialect in ["cup", "iso87ascii"] {
+        let (host, store, mut t) = signed_in(dialect).await;
+        let o = t.run(sale(1234)).await.unwrap();
+        assert!(o.approved, "{dialect}: {o:?}");
+        assert_eq!(o.amount.as_deref(), Some("12.34"));
+        assert_eq!(o.pan.as_deref(), Some("476173******0010"));
+        assert!(o.rrn.is_some() && o.auth_code.is_some());
+        let req = host.requests().pop().unwrap();
+        let d = &host.dialect;
+        assert_eq!(d.get_text(&req, "amount"), Some("000000001234"));
+        assert!(
+            d.get_bytes(&req, "pin_block").is_some(),
+            "{dialect}: PIN block missing"
+        );
+        assert_eq!(
+            *host.log.lock().unwrap().mac_checks.last().unwrap(),
+            MacCheck::Valid,
+            "{dialect}"
+        );
+        // The PIN block deciphers to the PIN under the host's PIN key.
+        let keys = host.keys.lock().unwrap().clone().unwrap();
+        let block = d.get_bytes(&req, "pin_block").unwrap();
+        let (_, pin) = till_pay::crypto::pinblock::decipher(&block, PAN, &keys.pin).unwrap();
+        assert_eq!(pin.expose(), "1234");
+        // Nothing owed; the journal says approved; the PAN is sealed, not stored.
+        let state = store.0.lock().unwrap().state.clone().unwrap();
+        assert!(state.pending.is_empty());
+        let json = serde_json::to_string(&state).unwrap();
+        assert!(!json.contains(PAN), "{dialect}: full PAN in the journal");
+        assert_eq!(t.totals().debit_count, 1);
+    }
+}
+
+#[tokio::test]
+async fn no_answer_reverses_with_repeats_until_acknowledged() {
+    for dialect in ["cup", "iso87ascii"] {
+        let (host, _store, mut t) = signed_in(dialect).await;
+        host.then(&[Act::Silent, Act::Silent, Act::Code("00")]);
+        let o = t.run(sale(500)).await.unwrap();
+        assert!(!o.approved);
+        assert_eq!(o.status, Status::Reversed, "{dialect}");
+        let r = o.reversal.clone().unwrap();
+        assert!(r.acknowledged && r.attempts == 2, "{dialect}: {r:?}");
+        let reqs = host.requests();
+        let mtis: Vec<&str> = reqs.iter().map(Message::mti).collect();
+        assert_eq!(mtis[1..], ["0200", "0400", "0401"], "{dialect}");
+        let d = &host.dialect;
+        let (orig, rev) = (&reqs[1], &reqs[3]);
+        assert!(
+            d.get_bytes(rev, "pin_block").is_none(),
+            "reversal must not carry the PIN block"
+        );
+        assert_eq!(d.get_text(rev, "amount"), d.get_text(orig, "amount"));
+        if d.profile.reversal.new_stan {
+            assert_eq!(d.get_text(rev, "original_stan"), d.get_text(orig, "stan"));
+            assert_eq!(
+                d.get_text(&reqs[2], "stan"),
+                d.get_text(rev, "stan"),
+                "repeats keep their STAN"
+            );
+        } else {
+            assert_eq!(d.get_text(rev, "stan"), d.get_text(orig, "stan"));
+            assert_eq!(d.get_text(rev, "reversal_reason"), Some("98"));
+        }
+        assert_eq!(t.totals().debit_count, 0, "a reversed sale is not counted");
+    }
+}
+
+#[tokio::test]
+async fn bad_answer_mac_reverses_with_its_own_reason() {
+    let (host, _store, mut t) = signed_in("cup").await;
+    host.then(&[Act::BadMac, Act::Code("00")]);
+    let o = t.run(sale(700)).await.unwrap();
+    assert_eq!(o.status, Status::Reversed);
+    assert!(o.reversal.as_ref().unwrap().reason.contains("MAC"), "{o:?}");
+    let rev = host.requests().pop().unwrap();
+    assert_eq!(rev.mti(), "0400");
+    assert_eq!(host.dialect.get_text(&rev, "reversal_reason"), Some("A0"));
+}
+
+#[tokio::test]
+async fn undelivered_reversal_blocks_the_next_request_and_goes_first() {
+    let (host, _store, mut t) = signed_in("cup").await;
+    host.then(&[Act::Silent, Act::Silent, Act::Silent, Act::Silent]);
+    let o = t.run(sale(300)).await.unwrap();
+    assert_eq!(o.status, Status::ReversalPending);
+    assert!(!o.reversal.as_ref().unwrap().acknowledged);
+    // The host stays away: the next sale is refused before anything new leaves.
+    host.then(&[Act::Unreachable]);
+    let before = host.requests().len();
+    let e = t.run(sale(300)).await.unwrap_err();
+    assert!(
+        matches!(e, EngineError::PendingNotCleared { count: 1, .. }),
+        "{e}"
+    );
+    assert_eq!(
+        host.requests().len(),
+        before,
+        "only the reversal was attempted, and it did not connect"
+    );
+    // Back: the reversal (as a repeat, 0401) goes first, then the new sale.
+    let o = t.run(sale(300)).await.unwrap();
+    assert!(o.approved);
+    let mtis: Vec<String> = host.requests()[before..]
+        .iter()
+        .map(|m| m.mti().to_string())
+        .collect();
+    assert_eq!(mtis, ["0401", "0200"]);
+}
+
+#[tokio::test]
+async fn restart_while_waiting_arms_the_reversal() {
+    let host = ScriptedHost::new("cup");
+    let store = SharedStore::default();
+    let mut t = terminal(&host, &store, Limits::default());
+    t.sign_in().await.unwrap();
+    // Simulate a crash after write-ahead: run the flow up to the link, with
+    // the host never answering, and keep the state as it was just before the
+    // answer would have been processed.
+    host.then(&[Act::Silent, Act::Unreachable]);
+    let _ = t.run(sale(900)).await.unwrap();
+    let mut snapshot = store.0.lock().unwrap().state.clone().unwrap();
+    // Make it look as if the process died before learning anything.
+    snapshot.pending.iter_mut().for_each(|p| {
+        p.armed = false;
+        p.attempts = 0;
+    });
+    snapshot.entries.last_mut().unwrap().status = Status::Sending;
+    store.0.lock().unwrap().state = Some(snapshot);
+    drop(t);
+    let mut t = terminal(&host, &store, Limits::default());
+    assert_eq!(t.state().pending.len(), 1);
+    assert!(
+        t.state().pending[0].armed,
+        "a restart must arm the reversal"
+    );
+    assert_eq!(
+        t.state().entries.last().unwrap().status,
+        Status::ReversalPending
+    );
+    let reports = t.flush_pending().await.unwrap();
+    assert!(reports[0].acknowledged);
+    assert_eq!(reports[0].kind, PendingKind::Reversal);
+    assert_eq!(t.state().entries.last().unwrap().status, Status::Reversed);
+}
+
+#[tokio::test]
+async fn unreachable_host_sends_nothing_and_owes_nothing() {
+    let (host, _store, mut t) = signed_in("iso87ascii").await;
+    host.then(&[Act::Unreachable]);
+    let e = t.run(sale(100)).await.unwrap_err();
+    assert!(matches!(e, EngineError::HostUnreachable(_)), "{e}");
+    assert!(t.state().pending.is_empty());
+    assert_eq!(t.state().entries.last().unwrap().status, Status::NotSent);
+}
+
+#[tokio::test]
+async fn cup_refund_is_repeated_not_reversed() {
+    let (host, _store, mut t) = signed_in("cup").await;
+    let o = t.run(sale(2000)).await.unwrap();
+    let rrn = o.rrn.unwrap();
+    host.then(&[Act::Silent, Act::Code("00")]);
+    let mut r = TxnRequest::new(TxnKind::Refund);
+    r.amount = Some(Amount(500));
+    r.original_rrn = Some(rrn);
+    let o = t.run(r).await.unwrap();
+    assert!(o.approved, "{o:?}");
+    assert_eq!(o.reversal.as_ref().unwrap().kind, PendingKind::Repeat);
+    let mtis: Vec<String> = host
+        .requests()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|m| m.mti().to_string())
+        .collect();
+    assert_eq!(mtis, ["0221", "0220"]);
+    assert_eq!(t.totals().credit_amount, 500);
+}
+
+#[tokio::test]
+async fn voids_completions_and_refunds_follow_their_originals() {
+    for dialect in ["cup", "iso87ascii"] {
+        let (host, _store, mut t) = signed_in(dialect).await;
+        let s = t.run(sale(1500)).await.unwrap();
+        // Void with the card taken from the sealed journal.
+        let mut v = TxnRequest::new(TxnKind::Void);
+        v.original_rrn = s.rrn.clone();
+        let o = t.run(v).await.unwrap();
+        assert!(o.approved && o.kind == TxnKind::Void, "{dialect}: {o:?}");
+        let req = host.requests().pop().unwrap();
+        let d = &host.dialect;
+        assert_eq!(d.get_text(&req, "pan"), Some(PAN));
+        assert_eq!(d.get_text(&req, "rrn"), s.rrn.as_deref());
+        assert_eq!(
+            d.get_number(&req, "original_stan").map(Result::unwrap),
+            Some(s.stan.parse().unwrap())
+        );
+        assert_eq!(t.totals().debit_count, 0);
+        // A second void of the same sale is refused locally.
+        let mut v = TxnRequest::new(TxnKind::Void);
+        v.original_rrn = s.rrn.clone();
+        assert!(matches!(
+            t.run(v).await,
+            Err(EngineError::OriginalNotUsable { .. })
+        ));
+
+        // Pre-authorization, completion above 115 % refused, completion, void of the completion.
+        let mut p = TxnRequest::new(TxnKind::Preauth);
+        p.amount = Some(Amount(10_000));
+        p.card = Some(card());
+        let pa = t.run(p).await.unwrap();
+        let mut c = TxnRequest::new(TxnKind::Completion);
+        c.original_rrn = pa.rrn.clone();
+        c.amount = Some(Amount(11_501));
+        assert!(matches!(
+            t.run(c).await,
+            Err(EngineError::AmountMismatch(_))
+        ));
+        let mut c = TxnRequest::new(TxnKind::Completion);
+        c.original_rrn = pa.rrn.clone();
+        c.amount = Some(Amount(11_500));
+        let co = t.run(c).await.unwrap();
+        assert!(co.approved);
+        let mut v = TxnRequest::new(TxnKind::Void);
+        v.original_rrn = pa.rrn.clone();
+        let e = t.run(v).await.unwrap_err();
+        assert!(e.to_string().contains("void its completion instead"), "{e}");
+        let mut v = TxnRequest::new(TxnKind::Void);
+        v.original_rrn = co.rrn.clone();
+        assert_eq!(t.run(v).await.unwrap().kind, TxnKind::CompletionVoid);
+
+        // Refunds: at most what is left of the original.
+        let s2 = t.run(sale(800)).await.unwrap();
+        let refund = |minor| {
+            let mut r = TxnRequest::new(TxnKind::Refund);
+            r.amount = Some(Amount(minor));
+            r.original_rrn = s2.rrn.clone();
+            r
+        };
+        assert!(t.run(refund(500)).await.unwrap().approved);
+        let e = t.run(refund(301)).await.unwrap_err();
+        assert!(e.to_string().contains("only 3.00"), "{e}");
+        assert!(t.run(refund(300)).await.unwrap().approved);
+    }
+}
+
+#[tokio::test]
+async fn limits_are_enforced_before_anything_is_sent() {
+    let host = ScriptedHost::new("cup");
+    let store = SharedStore::default();
+    let limits = Limits {
+        per_transaction: Some(Amount(50_000)),
+        daily: Some(Amount(60_000)),
+        confirm_above: Some(Amount(20_000)),
+    };
+    let mut t = terminal(&host, &store, limits);
+    t.sign_in().await.unwrap();
+    let sent = host.requests().len();
+    assert!(matches!(
+        t.run(sale(50_001)).await,
+        Err(EngineError::OverTransactionLimit { .. })
+    ));
+    let e = t.run(sale(30_000)).await.unwrap_err();
+    assert!(matches!(e, EngineError::NeedsConfirmation { .. }), "{e}");
+    assert_eq!(host.requests().len(), sent);
+    let mut confirmed = sale(30_000);
+    confirmed.confirmed = true;
+    assert!(t.run(confirmed).await.unwrap().approved);
+    assert!(t.run(sale(20_000)).await.unwrap().approved);
+    let e = t.run(sale(10_001)).await.unwrap_err();
+    assert!(matches!(e, EngineError::OverDailyLimit { .. }), "{e}");
+    assert!(e.to_string().contains("600.01"), "{e}");
+}
+
+#[tokio::test]
+async fn settlement_balanced_and_out_of_balance_with_upload() {
+    for dialect in ["cup", "iso87ascii"] {
+        let (host, _store, mut t) = signed_in(dialect).await;
+        t.run(sale(1000)).await.unwrap();
+        t.run(sale(2500)).await.unwrap();
+        let s = t.settle().await.unwrap();
+        assert!(s.balanced, "{dialect}");
+        assert_eq!((s.totals.debit_count, s.totals.debit_amount), (2, 3500));
+        assert_eq!(s.next_batch, "000002");
+        let req = host.requests().pop().unwrap();
+        assert_eq!(
+            host.dialect
+                .get_number(&req, "debit_amount")
+                .unwrap()
+                .unwrap(),
+            3500
+        );
+
+        t.run(sale(400)).await.unwrap();
+        // cup says "out of balance" in settle_result of an approved answer,
+        // iso87ascii with response code 95.
+        if dialect == "cup" {
+            host.then(&[Act::CodeWith("00", "settle_result", "2")]);
+        } else {
+            host.then(&[Act::Code("95")]);
+        }
+        let before = host.requests().len();
+        let s = t.settle().await.unwrap();
+        assert!(!s.balanced && s.uploaded == 1, "{dialect}: {s:?}");
+        let mtis: Vec<String> = host.requests()[before..]
+            .iter()
+            .map(|m| m.mti().to_string())
+            .collect();
+        let end = if dialect == "cup" { "0320" } else { "0500" };
+        assert_eq!(mtis, ["0500", "0320", end], "{dialect}");
+        let upload = &host.requests()[before + 1];
+        assert_eq!(
+            host.dialect.get_text(upload, "pan"),
+            Some(PAN),
+            "{dialect}: upload carries the card"
+        );
+        assert_eq!(t.state().batch_number, 3);
+    }
+}
