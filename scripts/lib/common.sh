@@ -17,7 +17,7 @@ DEB_RUSTC=/usr/bin/rustc
 DEB_RUSTDOC=/usr/bin/rustdoc
 CROSS_TRIPLE=aarch64-unknown-linux-gnu
 
-_till_prog="$(basename "$0")"
+_till_prog="scripts/$(basename "$0")"
 
 info() { printf '%s: %s\n' "$_till_prog" "$*"; }
 warn() { printf '%s: warning: %s\n' "$_till_prog" "$*" >&2; }
