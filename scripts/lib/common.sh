@@ -1,0 +1,70 @@
+# shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source this file
+# Helpers shared by scripts/setup, scripts/test and scripts/cross.
+# Sourced, never executed. Callers have already done `set -euo pipefail`.
+
+# Repository root (this file lives in <root>/scripts/lib/).
+TILL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export TILL_ROOT
+
+# The Python virtualenv holding the independent test peers (pyiso8583, psec,
+# pyemv, cryptography). A fixed place under the repo's target/ on purpose:
+# tests find it through TILL_PYTHON, which scripts/test exports.
+TILL_PEERS_VENV="$TILL_ROOT/target/peers-venv"
+
+# Debian's rustc-web toolchain: the only one here with an aarch64 std.
+DEB_CARGO=/usr/bin/cargo
+DEB_RUSTC=/usr/bin/rustc
+DEB_RUSTDOC=/usr/bin/rustdoc
+CROSS_TRIPLE=aarch64-unknown-linux-gnu
+
+_till_prog="scripts/$(basename "$0")"
+
+info() { printf '%s: %s\n' "$_till_prog" "$*"; }
+warn() { printf '%s: warning: %s\n' "$_till_prog" "$*" >&2; }
+die() {
+    printf '%s: error: %s\n' "$_till_prog" "$*" >&2
+    exit 1
+}
+
+# Make the host Rust toolchain the rustup one when it exists, even if PATH
+# does not list ~/.cargo/bin (CI shells, sudo). Prints nothing.
+use_rustup_path() {
+    if [[ -x "$HOME/.cargo/bin/cargo" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
+        PATH="$HOME/.cargo/bin:$PATH"
+        export PATH
+    fi
+}
+
+# True when a host cargo other than Debian's /usr/bin/cargo is available
+# (normally rustup's). Call use_rustup_path first.
+have_rustup_cargo() {
+    local c
+    c="$(command -v cargo 2>/dev/null || true)"
+    [[ -n "$c" && "$(readlink -f "$c")" != "$(readlink -f "$DEB_CARGO")" ]]
+}
+
+# Pick the host toolchain for scripts/test: rustup's when present, else
+# Debian's cargo-web/rustc-web (with rustfmt-web and rust-web-clippy, which
+# scripts/setup installs in that case). Sets HOST_TOOLCHAIN for messages.
+select_host_toolchain() {
+    use_rustup_path
+    if have_rustup_cargo; then
+        HOST_TOOLCHAIN="$(cargo --version 2>/dev/null || echo cargo) [$(command -v cargo)]"
+    elif [[ -x "$DEB_CARGO" ]]; then
+        export RUSTC="$DEB_RUSTC" RUSTDOC="$DEB_RUSTDOC"
+        HOST_TOOLCHAIN="$("$DEB_CARGO" --version) [Debian cargo-web fallback: no rustup cargo found]"
+        warn "no rustup cargo on PATH or in ~/.cargo/bin: falling back to Debian's cargo-web/rustc-web"
+    else
+        die "no cargo found (neither rustup's nor Debian's cargo-web); run scripts/setup"
+    fi
+}
+
+# Format seconds as e.g. "1m05s" or "7s".
+fmt_secs() {
+    local s=$1
+    if ((s >= 60)); then
+        printf '%dm%02ds' $((s / 60)) $((s % 60))
+    else
+        printf '%ds' "$s"
+    fi
+}
