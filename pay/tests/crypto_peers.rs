@@ -8,11 +8,13 @@
 //! PIN block formats 3 and 4 carry random fill, so there each side decodes
 //! the blocks the other side made.
 //!
-//! The interpreter is `$TILL_PYTHON`, else `python3`. A missing interpreter
+//! The interpreter is `$TILL_PYTHON`, else `target/peers-venv`'s, else `python3`. A missing interpreter
 //! or module fails the tests with a pointer to `scripts/test`, which installs
 //! the peers; skipping would let the cross-checks rot unnoticed.
 //! Set `TILL_PEER_SEED` to replay a failing run (its seed is in every
 //! failure message).
+
+mod support;
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -43,7 +45,7 @@ type Reply = Result<Value, String>;
 
 impl Peer {
     fn start() -> Peer {
-        let python = std::env::var("TILL_PYTHON").unwrap_or_else(|_| "python3".into());
+        let python = support::python();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/crypto_peer.py");
         let mut child = Command::new(&python)
             .arg(&script)

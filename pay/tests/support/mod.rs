@@ -101,9 +101,18 @@ pub fn all_dialects() -> Vec<(String, PathBuf, Dialect)> {
     out
 }
 
-/// The Python interpreter that has the test peers installed.
+/// The Python interpreter that has the test peers installed: `$TILL_PYTHON`
+/// (set by `scripts/test`), else the virtualenv `scripts/setup` creates,
+/// else `python3`.
 pub fn python() -> String {
-    std::env::var("TILL_PYTHON").unwrap_or_else(|_| "python3".into())
+    if let Ok(p) = std::env::var("TILL_PYTHON") {
+        return p;
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/peers-venv/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".into()
 }
 
 /// A long-running Python peer speaking JSON lines.
