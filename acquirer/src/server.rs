@@ -143,6 +143,13 @@ impl RunningHost {
         f(&self.shared.core().host)
     }
 
+    /// How many messages the host has processed so far, each with its
+    /// ledger line written; wait on it (`wait_for(|n| *n >= k)`) instead of
+    /// sleeping when a test needs to know the host got that far.
+    pub fn processed(&self) -> watch::Receiver<u64> {
+        self.shared.processed.subscribe()
+    }
+
     /// Stops accepting, closes every connection and waits for them to end.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
@@ -168,6 +175,8 @@ struct Shared {
     idle_timeout: Duration,
     core: Mutex<Core>,
     faults: Mutex<FaultPlan>,
+    /// Messages processed (ignored ones are not).
+    processed: watch::Sender<u64>,
 }
 
 /// The host and its ledger, locked together so ledger lines follow the
@@ -203,6 +212,7 @@ impl Shared {
         if let Some(ledger) = &mut core.ledger {
             ledger.append(&handled.record)?;
         }
+        self.processed.send_modify(|n| *n += 1);
         Ok(handled.answer)
     }
 
@@ -279,6 +289,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, StartError> {
         idle_timeout: config.idle_timeout,
         core: Mutex::new(Core { host, ledger }),
         faults: Mutex::new(faults),
+        processed: watch::Sender::new(0),
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(

@@ -323,7 +323,7 @@ impl From<Refusal> for Decision {
 /// use till_acquirer::host::{Host, PeerInfo};
 /// use till_pay::iso8583::{Dialect, Message};
 ///
-/// let host_keys = BTreeMap::new();
+/// let host_keys: BTreeMap<String, Vec<u8>> = BTreeMap::new();
 /// let mut host = Host::new(Dialect::load("cup")?, &host_keys, CardDb::bundled()?)?;
 /// let cup = host.dialect().clone();
 /// let mut sign_in = Message::new("0800")?;
