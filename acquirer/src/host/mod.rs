@@ -195,10 +195,16 @@ struct TerminalState {
 }
 
 impl TerminalState {
-    fn new() -> TerminalState {
+    /// A terminal first seen with `batch` open (batch numbers run 1 to
+    /// 999999; anything else starts at 1).
+    fn new(batch: u32) -> TerminalState {
         TerminalState {
             session: None,
-            open_batch: 1,
+            open_batch: if (1..=999_999).contains(&batch) {
+                batch
+            } else {
+                1
+            },
             closed: BTreeSet::new(),
             used_stans: HashSet::new(),
             txn_by_stan: HashMap::new(),
@@ -537,7 +543,9 @@ impl Host {
                 )
                 .into();
             }
-            RequestClass::Txn(TxnKind::SignIn) => return self.sign_in(&terminal, &tmk, now, ans),
+            RequestClass::Txn(TxnKind::SignIn) => {
+                return self.sign_in(&terminal, &tmk, req, now, ans);
+            }
             RequestClass::Txn(kind) => Some(kind),
             RequestClass::Reversal => None,
         };
@@ -582,10 +590,15 @@ impl Host {
         decision
     }
 
+    /// Issues working keys and tells the terminal the open batch and the
+    /// host's clock. A terminal's first sign-in since the host started sets
+    /// the open batch to the one the terminal has, so a restarted host (its
+    /// state is in memory) picks up where the terminal is.
     fn sign_in(
         &mut self,
         terminal: &str,
         tmk: &SecretKey,
+        req: &Message,
         now: DateTime<Local>,
         ans: &mut Message,
     ) -> Decision {
@@ -600,10 +613,16 @@ impl Host {
                 .into();
             }
         };
+        let theirs = self
+            .dialect
+            .get_number(req, "batch_number")
+            .and_then(Result::ok)
+            .and_then(|b| u32::try_from(b).ok())
+            .unwrap_or(1);
         let state = self
             .terminals
             .entry(terminal.to_string())
-            .or_insert_with(TerminalState::new);
+            .or_insert_with(|| TerminalState::new(theirs));
         let batch = state.open_batch;
         let time = now.format("%H%M%S").to_string();
         let date = now.format("%m%d").to_string();
@@ -825,7 +844,7 @@ impl Host {
     fn state(&mut self, terminal: &str) -> &mut TerminalState {
         self.terminals
             .entry(terminal.to_string())
-            .or_insert_with(TerminalState::new)
+            .or_insert_with(|| TerminalState::new(1))
     }
 
     fn put(&self, ans: &mut Message, element: &str, value: &str) -> Step<()> {

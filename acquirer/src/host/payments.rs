@@ -3,7 +3,7 @@
 //! the card, its PIN and its funds that they share.
 
 use chrono::{DateTime, Datelike, Local};
-use till_pay::card::mask_pan;
+use till_pay::card::{Expiry, Track2, mask_pan};
 use till_pay::crypto::pinblock;
 use till_pay::iso8583::{Message, Outcome, TxnKind};
 use till_pay::money::{Amount, Currency};
@@ -381,15 +381,22 @@ impl Host {
                 "the card's expiry date has passed",
             ));
         }
-        if let Some(text) = self.dialect.get_text(req, "expiry") {
-            let expiry = till_pay::card::Expiry::parse_yymm(text)
-                .map_err(|_| Refusal::new(Outcome::FormatError, "the expiry date is not YYMM"))?;
-            if expiry.is_expired_at(year, month) {
-                return Err(Refusal::new(
-                    Outcome::ExpiredCard,
-                    "the expiry date the terminal read has passed",
-                ));
-            }
+        let read =
+            match self.dialect.get_text(req, "expiry") {
+                Some(text) => Some(Expiry::parse_yymm(text).map_err(|_| {
+                    Refusal::new(Outcome::FormatError, "the expiry date is not YYMM")
+                })?),
+                None => self
+                    .dialect
+                    .get_text(req, "track2")
+                    .and_then(|t| Track2::parse(t).ok())
+                    .map(|t| t.expiry()),
+            };
+        if read.is_some_and(|e| e.is_expired_at(year, month)) {
+            return Err(Refusal::new(
+                Outcome::ExpiredCard,
+                "the expiry date the terminal read has passed",
+            ));
         }
         Ok(())
     }

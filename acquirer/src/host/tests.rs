@@ -322,6 +322,26 @@ fn sign_in_issues_keys_under_the_master_key() {
 }
 
 #[test]
+fn a_first_sign_in_adopts_the_terminals_batch() {
+    for name in DIALECTS {
+        let mut rig = Rig::new(name);
+        // As after a host restart: the terminal is in batch 7.
+        rig.batch = 7;
+        rig.sign_in();
+        assert_eq!(rig.batch, 7, "{name}");
+        assert_eq!(rig.host.open_batch(TERMINAL), Some(7));
+        // From then on the host's open batch is the one the terminal is told.
+        rig.batch = 9;
+        rig.sign_in();
+        assert_eq!(rig.batch, 7, "{name}");
+        assert_eq!(
+            rig.sale(CUP_OK, 100, Some("123456")).code,
+            rig.code(Outcome::Approved)
+        );
+    }
+}
+
+#[test]
 fn approved_sale_debits_and_answers_references() {
     for name in DIALECTS {
         let mut rig = Rig::signed_in(name);
@@ -421,6 +441,34 @@ fn an_expiry_read_from_the_card_that_has_passed_declines() {
         let mut rig = Rig::signed_in(name);
         let mut m = rig.card_request(TxnKind::Sale, CUP_OK, 100, Some("123456"));
         rig.dialect.set_text(&mut m, "expiry", "2512").unwrap();
+        assert_eq!(rig.send(m).code, rig.code(Outcome::ExpiredCard), "{name}");
+    }
+}
+
+#[test]
+fn a_swiped_card_is_found_by_its_track() {
+    for name in DIALECTS {
+        let mut rig = Rig::signed_in(name);
+        let mut m = rig.card_request(TxnKind::Sale, CUP_OK, 100, Some("123456"));
+        let d = &rig.dialect;
+        d.clear_element(&mut m, "pan");
+        d.clear_element(&mut m, "expiry");
+        d.set_text(&mut m, "track2", "6222088800000000010=49121010000")
+            .unwrap();
+        let reply = rig.send(m.clone());
+        assert_eq!(
+            reply.code,
+            rig.code(Outcome::Approved),
+            "{name}: {:?}",
+            reply.record.note
+        );
+        assert_eq!(reply.record.card.as_deref(), Some("cup-ok"));
+        assert_no_full_pan(&reply.record);
+        // The track's expiry counts.
+        rig.dialect.set_number(&mut m, "stan", 999).unwrap();
+        rig.dialect
+            .set_text(&mut m, "track2", "6222088800000000010=25121010000")
+            .unwrap();
         assert_eq!(rig.send(m).code, rig.code(Outcome::ExpiredCard), "{name}");
     }
 }
