@@ -112,7 +112,7 @@ impl Host {
         self.check_card(card, req, now)?;
         self.check_pin(card, req, keys)?;
         self.check_funds(card, amount)?;
-        self.accounts[card].balance.0 -= amount.0;
+        self.debit(card, amount);
         Ok(Approval::new(Effect::Debit))
     }
 
@@ -171,15 +171,18 @@ impl Host {
             ));
         }
         let acc = &mut self.accounts[card];
-        let available = acc.balance.0.saturating_sub(acc.held.0 - hold.0);
+        let available = acc
+            .balance
+            .0
+            .saturating_sub(acc.held.0.saturating_sub(hold.0));
         if amount.0 > available {
             return Err(Refusal::new(
                 Outcome::InsufficientFunds,
                 "the completion exceeds the hold and the rest of the balance",
             ));
         }
-        acc.held.0 -= hold.0;
-        acc.balance.0 -= amount.0;
+        acc.held.0 = acc.held.0.saturating_sub(hold.0);
+        self.debit(card, amount);
         self.txns[o].completed = true;
         Ok(Approval::new(Effect::ReleaseDebit))
     }
@@ -195,7 +198,8 @@ impl Host {
                 format!("the void is for {} but the hold is {}", amount.0, hold.0),
             ));
         }
-        self.accounts[card].held.0 -= hold.0;
+        let acc = &mut self.accounts[card];
+        acc.held.0 = acc.held.0.saturating_sub(hold.0);
         self.txns[o].voided = true;
         Ok(Approval::new(Effect::Release))
     }
@@ -288,7 +292,7 @@ impl Host {
         if orig.reversed {
             return refuse("the original was reversed");
         }
-        let left = orig.amount.0 - orig.refunded.0;
+        let left = orig.amount.0.saturating_sub(orig.refunded.0);
         if amount.0 > left {
             return Err(Refusal::new(
                 Outcome::InvalidAmount,
@@ -305,7 +309,7 @@ impl Host {
         let card = self.card(draft, req)?;
         self.check_card(card, req, now)?;
         self.check_funds(card, amount)?;
-        self.accounts[card].balance.0 -= amount.0;
+        self.debit(card, amount);
         Ok(Approval::new(Effect::Debit))
     }
 
@@ -444,6 +448,13 @@ impl Host {
                 format!("wrong PIN ({} of {PIN_TRIES})", account.wrong_pins),
             ))
         }
+    }
+
+    /// Takes `amount` off the card's balance; callers have checked the
+    /// funds, and the balance never goes below zero either way.
+    fn debit(&mut self, card: usize, amount: Amount) {
+        let balance = &mut self.accounts[card].balance;
+        balance.0 = balance.0.saturating_sub(amount.0);
     }
 
     fn check_funds(&self, card: usize, amount: Amount) -> Step<()> {

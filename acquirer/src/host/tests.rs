@@ -1144,3 +1144,56 @@ fn master_keys_must_suit_the_dialect() {
     .to_string();
     assert!(e.contains(TERMINAL), "{e}");
 }
+
+#[test]
+fn mutated_requests_never_panic() {
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(8583);
+    for name in DIALECTS {
+        let mut rig = Rig::signed_in(name);
+        let mut originals = Vec::new();
+        for kind in TxnKind::ALL {
+            let mut m = rig.card_request(kind, CUP_OK, 100, Some("123456"));
+            originals.push(rig.seal_for_test(&mut m));
+        }
+        let sale = rig.card_request(TxnKind::Sale, CUP_OK, 100, Some("123456"));
+        let mut reversal = rig.reversal_of(&sale, false, None);
+        originals.push(rig.seal_for_test(&mut reversal));
+        for _ in 0..3000 {
+            let mut wire = originals[rng.random_range(0..originals.len())].clone();
+            for _ in 0..rng.random_range(1..4) {
+                match rng.random_range(0..3) {
+                    0 if !wire.is_empty() => {
+                        let i = rng.random_range(0..wire.len());
+                        wire[i] = rng.random();
+                    }
+                    1 if !wire.is_empty() => {
+                        let cut = rng.random_range(0..wire.len());
+                        wire.truncate(cut);
+                    }
+                    _ => wire.push(rng.random()),
+                }
+            }
+            let handled = rig.host.handle(&wire, &rig.peer, rig.now);
+            if let Some(answer) = handled.answer {
+                rig.dialect
+                    .decode(&answer.wire)
+                    .expect("every answer decodes");
+            }
+        }
+    }
+}
+
+impl Rig {
+    /// Seals as `send` would, without sending.
+    fn seal_for_test(&self, m: &mut Message) -> Vec<u8> {
+        let class = classify(&self.dialect, m);
+        let key = self
+            .keys
+            .as_ref()
+            .filter(|_| kind_is_maced(&self.dialect, class.kind()))
+            .map(|k| k.mac.clone());
+        seal(&self.dialect, &self.scheme, m, key.as_ref()).unwrap()
+    }
+}
