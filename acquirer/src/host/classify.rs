@@ -110,11 +110,6 @@ pub fn first_attempt_mti(mti: &str) -> String {
     }
 }
 
-/// Whether a message type is a repeat of an earlier one (last digit 1).
-pub fn is_repeat(mti: &str) -> bool {
-    mti.ends_with('1')
-}
-
 /// The message type of the answer: third digit + 1, fourth 0
 /// (0200 → 0210, 0401 → 0410, 0220 → 0230).
 pub fn answer_mti(mti: &str) -> String {

@@ -45,7 +45,7 @@ use till_pay::security::{
 use tracing::{info, warn};
 
 pub use classify::{
-    RequestClass, answer_mti, classify, classify_wire, first_attempt_mti, is_repeat, peek_mti,
+    RequestClass, answer_mti, classify, classify_wire, first_attempt_mti, peek_mti,
 };
 pub use reference::RrnSource;
 
