@@ -1,0 +1,417 @@
+//! The card database: which cards the simulated issuer knows, their PINs,
+//! opening balances and status.
+//!
+//! A card file is TOML (the bundled one is `acquirer/cards.toml`):
+//!
+//! ```toml
+//! # Currency of every balance, and the only one the host accepts.
+//! currency = "CNY"
+//!
+//! [[card]]
+//! name = "cup-ok"               # id used in the ledger
+//! pan = "6222088800000000010"   # 12-19 digits, Luhn-valid
+//! expiry = "4912"               # YYMM
+//! pin = "123456"                # 4-12 digits; optional when pin_required = false
+//! balance = "5000.00"           # decimal, in the currency above
+//! status = "ok"                 # ok | lost | stolen | expired | blocked | issuer-unavailable
+//! pin_required = true           # default true
+//! ```
+//!
+//! Only the static description lives here; balances, holds and PIN try
+//! counters change as the host runs and live in [`crate::host`].
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use till_pay::card::{Expiry, Pan};
+use till_pay::crypto::Pin;
+use till_pay::money::{Amount, Currency};
+
+/// The card file shipped with the simulator, used when no `--cards` is given.
+pub const BUNDLED_CARDS: &str = include_str!("../cards.toml");
+
+/// Why a card file could not be used. Messages name the file and the card,
+/// never a full card number or a PIN.
+#[derive(Debug, thiserror::Error)]
+pub enum CardsError {
+    /// The file could not be read.
+    #[error("cannot read the card file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("the card file {origin} is not valid: {reason}")]
+    Syntax {
+        /// The file, or "bundled cards.toml".
+        origin: String,
+        /// What the TOML parser found.
+        reason: String,
+    },
+    /// One card's entry is unusable.
+    #[error("the card file {origin}, card {card}: {reason}")]
+    Card {
+        /// The file, or "bundled cards.toml".
+        origin: String,
+        /// The card's name, or its position when the name is the problem.
+        card: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+}
+
+/// What the issuer says about a card, before PIN and funds are looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CardStatus {
+    /// In good standing.
+    Ok,
+    /// Reported lost.
+    Lost,
+    /// Reported stolen.
+    Stolen,
+    /// Expired by the issuer, whatever its printed expiry date says.
+    Expired,
+    /// Blocked by the issuer (answered "do not honour").
+    Blocked,
+    /// The issuer cannot be reached for this card.
+    IssuerUnavailable,
+}
+
+impl CardStatus {
+    /// The name used in card files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CardStatus::Ok => "ok",
+            CardStatus::Lost => "lost",
+            CardStatus::Stolen => "stolen",
+            CardStatus::Expired => "expired",
+            CardStatus::Blocked => "blocked",
+            CardStatus::IssuerUnavailable => "issuer-unavailable",
+        }
+    }
+}
+
+impl fmt::Display for CardStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One card the issuer knows.
+#[derive(Clone)]
+pub struct Card {
+    /// The id the ledger shows instead of the number.
+    pub name: String,
+    pan: Pan,
+    /// Printed expiry date.
+    pub expiry: Expiry,
+    pin: Option<Pin>,
+    /// Balance when the host starts.
+    pub opening_balance: Amount,
+    /// Issuer status.
+    pub status: CardStatus,
+    /// Whether a transaction that checks the PIN must carry one.
+    pub pin_required: bool,
+}
+
+impl Card {
+    /// The card number (shown masked by `Display`).
+    pub fn pan(&self) -> &Pan {
+        &self.pan
+    }
+
+    /// Whether `pin` is this card's PIN. A card without a PIN matches none.
+    pub fn pin_matches(&self, pin: &Pin) -> bool {
+        self.pin
+            .as_ref()
+            .is_some_and(|own| own.expose() == pin.expose())
+    }
+
+    /// Whether the card has a PIN to check at all.
+    pub fn has_pin(&self) -> bool {
+        self.pin.is_some()
+    }
+}
+
+/// Never shows the number in full nor the PIN.
+impl fmt::Debug for Card {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Card")
+            .field("name", &self.name)
+            .field("pan", &self.pan)
+            .field("status", &self.status)
+            .field("pin_required", &self.pin_required)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cards of one card file, in file order.
+#[derive(Debug, Clone)]
+pub struct CardDb {
+    currency: Currency,
+    cards: Vec<Card>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardFile {
+    #[serde(default = "default_currency")]
+    currency: String,
+    #[serde(default)]
+    card: Vec<CardEntry>,
+}
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardEntry {
+    name: String,
+    pan: String,
+    expiry: String,
+    #[serde(default)]
+    pin: Option<String>,
+    balance: String,
+    status: CardStatus,
+    #[serde(default = "yes")]
+    pin_required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl CardDb {
+    /// The bundled card file.
+    pub fn bundled() -> Result<CardDb, CardsError> {
+        CardDb::from_toml("bundled cards.toml", BUNDLED_CARDS)
+    }
+
+    /// Reads a card file.
+    pub fn load(path: &Path) -> Result<CardDb, CardsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CardsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        CardDb::from_toml(&path.display().to_string(), &text)
+    }
+
+    /// Parses and checks card file text; `origin` names it in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<CardDb, CardsError> {
+        let file: CardFile = toml::from_str(text).map_err(|e| CardsError::Syntax {
+            origin: origin.to_string(),
+            reason: e.message().to_string(),
+        })?;
+        let currency = Currency::find(&file.currency).ok_or_else(|| CardsError::Syntax {
+            origin: origin.to_string(),
+            reason: format!(
+                "currency {:?} is not one Till knows; write an ISO 4217 code such as \"CNY\" or \"156\"",
+                file.currency
+            ),
+        })?;
+        let mut cards: Vec<Card> = Vec::with_capacity(file.card.len());
+        for (index, entry) in file.card.into_iter().enumerate() {
+            let card = parse_card(entry, currency).map_err(|(card, reason)| CardsError::Card {
+                origin: origin.to_string(),
+                card: card.unwrap_or_else(|| format!("#{}", index + 1)),
+                reason,
+            })?;
+            let clash = |reason: String| CardsError::Card {
+                origin: origin.to_string(),
+                card: card.name.clone(),
+                reason,
+            };
+            if let Some(other) = cards.iter().find(|c| c.name == card.name) {
+                return Err(clash(format!(
+                    "the name is also used by an earlier card ({})",
+                    other.pan
+                )));
+            }
+            if let Some(other) = cards.iter().find(|c| c.pan == card.pan) {
+                return Err(clash(format!(
+                    "the card number is also card {:?}'s",
+                    other.name
+                )));
+            }
+            cards.push(card);
+        }
+        Ok(CardDb { currency, cards })
+    }
+
+    /// The host currency: of every balance, and the only one accepted.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// All cards, in file order.
+    pub fn cards(&self) -> &[Card] {
+        &self.cards
+    }
+
+    /// The position of the card with this number, if the issuer knows it.
+    pub fn find(&self, pan: &str) -> Option<usize> {
+        self.cards.iter().position(|c| c.pan.expose() == pan)
+    }
+
+    /// The card with this name.
+    pub fn by_name(&self, name: &str) -> Option<&Card> {
+        self.cards.iter().find(|c| c.name == name)
+    }
+}
+
+/// Checks one entry; on failure, the card's name (if it has a usable one)
+/// and the reason.
+fn parse_card(entry: CardEntry, currency: Currency) -> Result<Card, (Option<String>, String)> {
+    let name = entry.name.trim().to_string();
+    if name.is_empty() || name.chars().any(|c| c.is_control()) {
+        return Err((
+            None,
+            "name must be a non-empty line of text, e.g. \"cup-ok\"".into(),
+        ));
+    }
+    let fail = |reason: String| (Some(name.clone()), reason);
+    let pan = Pan::new(&entry.pan).map_err(|e| {
+        fail(format!(
+            "pan: {e}; a test card needs a valid Luhn check digit"
+        ))
+    })?;
+    let expiry = Expiry::parse_yymm(&entry.expiry).map_err(|e| fail(format!("expiry: {e}")))?;
+    let pin = match entry.pin {
+        Some(p) => Some(Pin::new(&p).map_err(|e| fail(format!("pin: {e}")))?),
+        None if entry.pin_required => {
+            return Err(fail(
+                "pin is missing; give one, or set pin_required = false".into(),
+            ));
+        }
+        None => None,
+    };
+    let opening_balance =
+        Amount::parse(&entry.balance, currency).map_err(|e| fail(format!("balance: {e}")))?;
+    Ok(Card {
+        name: name.clone(),
+        pan,
+        expiry,
+        pin,
+        opening_balance,
+        status: entry.status,
+        pin_required: entry.pin_required,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_cards_cover_every_status_and_brand() {
+        let db = CardDb::bundled().expect("the bundled card file is valid");
+        assert_eq!(db.currency(), Currency::CNY);
+        for status in [
+            CardStatus::Ok,
+            CardStatus::Lost,
+            CardStatus::Stolen,
+            CardStatus::Expired,
+            CardStatus::Blocked,
+            CardStatus::IssuerUnavailable,
+        ] {
+            assert!(
+                db.cards().iter().any(|c| c.status == status),
+                "no card with status {status}"
+            );
+        }
+        for prefix in ["62", "4", "5"] {
+            assert!(
+                db.cards()
+                    .iter()
+                    .any(|c| c.pan().expose().starts_with(prefix) && c.status == CardStatus::Ok),
+                "no usable card starting {prefix}"
+            );
+        }
+        assert!(db.cards().iter().any(|c| !c.pin_required));
+        assert!(
+            db.cards()
+                .iter()
+                .any(|c| c.status == CardStatus::Ok && c.opening_balance < Amount(10_000))
+        );
+        assert!(
+            db.cards()
+                .iter()
+                .any(|c| c.status == CardStatus::Ok && c.expiry.year < 25),
+            "a card whose printed expiry has passed"
+        );
+    }
+
+    #[test]
+    fn finds_by_number_and_checks_pins() {
+        let db = CardDb::bundled().unwrap();
+        let i = db.find("6222088800000000010").expect("cup-ok");
+        let card = &db.cards()[i];
+        assert_eq!(card.name, "cup-ok");
+        assert!(card.pin_matches(&Pin::new("123456").unwrap()));
+        assert!(!card.pin_matches(&Pin::new("123457").unwrap()));
+        assert_eq!(db.find("6222088800000000011"), None);
+        let shown = format!("{card:?}");
+        assert!(!shown.contains("6222088800000000010"), "{shown}");
+        assert!(!shown.contains("123456"), "{shown}");
+    }
+
+    #[test]
+    fn errors_name_the_card_and_the_problem() {
+        let cases = [
+            (
+                "[[card]]\nname = \"a\"\npan = \"6222088800000000011\"\nexpiry = \"4912\"\npin = \"1234\"\nbalance = \"1\"\nstatus = \"ok\"\n",
+                "check digit",
+            ),
+            (
+                "[[card]]\nname = \"a\"\npan = \"6222088800000000010\"\nexpiry = \"4913\"\npin = \"1234\"\nbalance = \"1\"\nstatus = \"ok\"\n",
+                "expiry",
+            ),
+            (
+                "[[card]]\nname = \"a\"\npan = \"6222088800000000010\"\nexpiry = \"4912\"\nbalance = \"1\"\nstatus = \"ok\"\n",
+                "pin_required = false",
+            ),
+            (
+                "[[card]]\nname = \"a\"\npan = \"6222088800000000010\"\nexpiry = \"4912\"\npin = \"1234\"\nbalance = \"1.234\"\nstatus = \"ok\"\n",
+                "balance",
+            ),
+            (
+                "[[card]]\nname = \"a\"\npan = \"6222088800000000010\"\nexpiry = \"4912\"\npin = \"1234\"\nbalance = \"1\"\nstatus = \"frozen\"\n",
+                "frozen",
+            ),
+            ("currency = \"XYZ\"\n", "XYZ"),
+        ];
+        for (text, mentions) in cases {
+            let e = CardDb::from_toml("test.toml", text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(mentions), "{e}");
+            assert!(e.contains("test.toml"), "{e}");
+            assert!(!e.contains("62220888000000000"), "full PAN in {e}");
+        }
+        let twice = "[[card]]\nname = \"a\"\npan = \"6222088800000000010\"\nexpiry = \"4912\"\npin = \"1234\"\nbalance = \"1\"\nstatus = \"ok\"\n\
+                     [[card]]\nname = \"b\"\npan = \"6222088800000000010\"\nexpiry = \"4912\"\npin = \"1234\"\nbalance = \"1\"\nstatus = \"ok\"\n";
+        let e = CardDb::from_toml("test.toml", twice)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("card \"a\"") || e.contains("\"a\""), "{e}");
+    }
+
+    #[test]
+    fn cards_without_pin() {
+        let db = CardDb::from_toml(
+            "t",
+            "[[card]]\nname = \"n\"\npan = \"4761739001010010\"\nexpiry = \"4912\"\nbalance = \"10\"\nstatus = \"ok\"\npin_required = false\n",
+        )
+        .unwrap();
+        let card = &db.cards()[0];
+        assert!(!card.has_pin());
+        assert!(!card.pin_matches(&Pin::new("0000").unwrap()));
+        assert_eq!(card.opening_balance, Amount(1000));
+    }
+}
