@@ -686,6 +686,22 @@ impl Host {
                 mac_key: None,
             });
         }
+        // A terminal whose settlement answer was lost settles again: the
+        // batch is already closed here, so acknowledge it and let the
+        // terminal close its side too, instead of refusing.
+        if matches!(kind, TxnKind::Settlement | TxnKind::BatchUploadEnd)
+            && state.closed.contains(&batch)
+        {
+            let open = state.open_batch;
+            if kind == TxnKind::Settlement
+                && let Some(v) = self.dialect.profile.settlement.balanced_value.clone()
+            {
+                self.put(ans, "settle_result", &v)?;
+            }
+            return Ok(Decision::approved(Effect::Repeat).with_note(format!(
+                "batch {batch} was already closed; acknowledged again (the open batch is {open})"
+            )));
+        }
         if let Some(r) = state.batch_refusal(batch) {
             return Err(r);
         }

@@ -910,6 +910,17 @@ fn balanced_settlement_closes_the_batch() {
             assert_eq!(reply.text(&rig, "settle_result").as_deref(), Some("1"));
         }
         assert_eq!(rig.host.open_batch(TERMINAL), Some(2));
+        // A terminal whose settlement answer was lost settles again: the
+        // repeat is acknowledged and changes nothing.
+        let again = rig.settle((2, 3000), (1, 500));
+        assert_eq!(
+            again.code,
+            rig.code(Outcome::Approved),
+            "{name}: {:?}",
+            again.record.note
+        );
+        assert_eq!(again.record.effect, Some(Effect::Repeat), "{name}");
+        assert_eq!(rig.host.open_batch(TERMINAL), Some(2));
         // The closed batch takes nothing more.
         let late = rig.sale(CUP_OK, 100, Some("123456"));
         assert_eq!(late.code, rig.code(Outcome::InvalidTransaction), "{name}");
@@ -987,8 +998,14 @@ fn out_of_balance_settlement_then_upload_closes_the_batch() {
         );
         assert_eq!(closed.record.effect, Some(Effect::BatchClosed));
         assert_eq!(rig.host.open_batch(TERMINAL), Some(2), "{name}");
+        // Settling the closed batch again (a lost answer) is acknowledged, not applied.
+        let again = rig.settle((1, 1000), (0, 0));
+        assert_eq!(again.code, rig.code(Outcome::Approved), "{name}: closed");
+        assert_eq!(again.record.effect, Some(Effect::Repeat), "{name}");
+        assert_eq!(rig.host.open_batch(TERMINAL), Some(2), "{name}");
+        // Anything else for the closed batch is refused.
         assert_eq!(
-            rig.settle((1, 1000), (0, 0)).code,
+            rig.sale(CUP_OK, 100, Some("123456")).code,
             rig.code(Outcome::InvalidTransaction),
             "{name}: closed"
         );
