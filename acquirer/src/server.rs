@@ -174,6 +174,8 @@ struct Shared {
     framing: Framing,
     idle_timeout: Duration,
     core: Mutex<Core>,
+    /// Whether deciding ends with a ledger write and fsync (blocking work).
+    has_ledger: bool,
     faults: Mutex<FaultPlan>,
     /// Messages processed (ignored ones are not).
     processed: watch::Sender<u64>,
@@ -258,7 +260,8 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, StartError> {
         Some(path) => CardDb::load(path)?,
         None => CardDb::bundled()?,
     };
-    let host = Host::new(dialect.clone(), &host_keys, cards)?;
+    let mut host = Host::new(dialect.clone(), &host_keys, cards)?;
+    host.set_record_messages(config.ledger.is_some());
     let ledger = config.ledger.as_deref().map(Ledger::open).transpose()?;
     let faults = FaultPlan::new(config.faults, config.fault_file.as_deref(), config.seed)?;
     let listener =
@@ -287,6 +290,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, StartError> {
         scheme,
         framing,
         idle_timeout: config.idle_timeout,
+        has_ledger: ledger.is_some(),
         core: Mutex::new(Core { host, ledger }),
         faults: Mutex::new(faults),
         processed: watch::Sender::new(0),
@@ -414,12 +418,16 @@ async fn serve(
         if fault == Some(FaultAction::Ignore) {
             continue;
         }
-        let processed = {
+        let processed = if shared.has_ledger {
             let shared = Arc::clone(shared);
             let peer = Arc::clone(peer);
             // Deciding takes the host lock and syncs the ledger to disk:
             // blocking work, kept off the async workers.
             tokio::task::spawn_blocking(move || shared.process(&wire, &peer, fault)).await
+        } else {
+            // Without a ledger deciding is a few microseconds of CPU; a trip
+            // through the blocking pool would cost more than the work.
+            Ok(shared.process(&wire, peer, fault))
         };
         let answer = match processed {
             Ok(Ok(Some(answer))) => answer,

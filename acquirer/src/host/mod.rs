@@ -352,6 +352,9 @@ pub struct Host {
     txns: Vec<Txn>,
     by_rrn: HashMap<String, usize>,
     rrns: RrnSource,
+    /// Whether ledger records carry the masked request and answer (costly;
+    /// pointless when no ledger is written).
+    record_messages: bool,
 }
 
 impl Host {
@@ -394,7 +397,14 @@ impl Host {
             txns: Vec::new(),
             by_rrn: HashMap::new(),
             rrns: RrnSource::new(),
+            record_messages: true,
         })
+    }
+
+    /// Whether ledger records include the masked request and answer
+    /// (default yes; the server turns it off when it keeps no ledger).
+    pub fn set_record_messages(&mut self, on: bool) {
+        self.record_messages = on;
     }
 
     /// The dialect the host speaks.
@@ -475,7 +485,9 @@ impl Host {
             .and_then(|p| self.cards.find(p))
             .map(|i| self.cards.cards()[i].name.clone());
         record.amount = d.get_number(&req, "amount").and_then(Result::ok);
-        record.request = Some(d.describe(&req, Masking::Masked));
+        if self.record_messages {
+            record.request = Some(d.describe(&req, Masking::Masked));
+        }
 
         let mut answer = self.answer_skeleton(&req);
         let decision = self.decide(&req, wire, class, peer, now, &mut answer);
@@ -779,6 +791,7 @@ impl Host {
         record.auth_code = d.auth_code;
         record.answer = answer
             .as_ref()
+            .filter(|_| self.record_messages)
             .map(|a| self.dialect.describe(&a.message, Masking::Masked));
         info!(
             terminal = record.terminal.as_deref().unwrap_or("-"),
@@ -847,6 +860,7 @@ impl Host {
             .map(str::to_owned);
         record.answer = answer
             .as_ref()
+            .filter(|_| self.record_messages)
             .map(|a| self.dialect.describe(&a.message, Masking::Masked));
         warn!(
             note = record.note.as_deref().unwrap_or(""),

@@ -4,9 +4,10 @@
 //! of the recent batches, and the reversals and repeats still owed to the
 //! host.
 //!
-//! Card numbers and queued messages are sealed with an AEAD under the
-//! device data key before they reach the store; only masked PANs are kept
-//! in clear. Track data and PIN blocks are never stored.
+//! Card numbers and expiry dates are sealed with an AEAD under the device
+//! data key before they reach the store; only masked PANs are kept in
+//! clear. Queued reversals carry no card data (it is put back from the
+//! journal when they are sent). Track data and PIN blocks are never stored.
 //!
 //! The store writes the whole state atomically (write, fsync, rename,
 //! fsync the directory), so a power cut leaves either the old or the new
@@ -123,8 +124,10 @@ pub struct PendingItem {
     /// `false` while the request it guards is still waiting for its answer
     /// (written ahead); a restart arms it, because the answer can no longer come.
     pub armed: bool,
-    /// The message (unmasked JSON) sealed under the data key.
-    pub message_sealed: String,
+    /// The encoded message in hex, without card data (PAN, expiry, track,
+    /// PIN block: the PAN and expiry are put back from the journal entry,
+    /// where they are sealed) and without MAC.
+    pub message: String,
     /// MTI of the first attempt.
     pub first_mti: String,
     /// MTI of every later attempt.
@@ -226,14 +229,21 @@ impl TerminalState {
         self.last_stan
     }
 
-    /// The entry with this id.
+    /// The entry with this id. Entries are kept in id order (appended with
+    /// increasing ids, only ever removed), so this is a binary search.
     pub fn entry(&self, id: u64) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.id == id)
+        self.entries
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
     /// The entry with this id, mutably.
     pub fn entry_mut(&mut self, id: u64) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.id == id)
+        self.entries
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .map(|i| &mut self.entries[i])
     }
 
     /// Arms every pending item whose request was still waiting for its
@@ -245,8 +255,8 @@ impl TerminalState {
             item.armed = true;
             item.reason = "the terminal restarted while waiting for the answer".into();
             armed += 1;
-            if let Some(e) = self.entries.iter_mut().find(|e| e.id == item.entry) {
-                e.status = match item.kind {
+            if let Ok(i) = self.entries.binary_search_by_key(&item.entry, |e| e.id) {
+                self.entries[i].status = match item.kind {
                     PendingKind::Reversal => Status::ReversalPending,
                     PendingKind::Repeat => Status::RepeatPending,
                 };
@@ -508,7 +518,7 @@ mod tests {
             entry: 1,
             kind: PendingKind::Reversal,
             armed: false,
-            message_sealed: String::new(),
+            message: String::new(),
             first_mti: "0400".into(),
             repeat_mti: "0401".into(),
             attempts: 0,

@@ -1,5 +1,7 @@
 //! The terminal side of every flow.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, Utc};
 
 use super::state::{
@@ -23,7 +25,8 @@ const KEEP_SIGN_INS: usize = 50;
 
 /// A payment terminal's engine: one dialect, one host link, one journal.
 pub struct Terminal<L: HostLink, S: StateStore> {
-    dialect: Dialect,
+    // Shared so a flow can hold it while it updates the terminal's state.
+    dialect: Arc<Dialect>,
     scheme: Scheme,
     config: TerminalConfig,
     link: L,
@@ -31,6 +34,10 @@ pub struct Terminal<L: HostLink, S: StateStore> {
     tmk: SecretKey,
     sealer: Sealer,
     state: TerminalState,
+    /// The session's working keys in clear, kept in memory (zeroized on
+    /// drop, never stored) so they are not unwrapped for every message;
+    /// tagged with the sign-in time they belong to.
+    keys: Option<(String, WorkingKeys)>,
 }
 
 /// What came back for a request.
@@ -92,7 +99,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             store.save(&state)?;
         }
         Ok(Terminal {
-            dialect,
+            dialect: Arc::new(dialect),
             scheme,
             config,
             link,
@@ -100,6 +107,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             tmk,
             sealer,
             state,
+            keys: None,
         })
     }
 
@@ -173,7 +181,21 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 ),
             });
         }
+        if let Some((at, keys)) = &self.keys
+            && *at == s.at
+        {
+            return Ok(keys.clone());
+        }
         Ok(s.keys.unwrap(&self.scheme, &self.tmk)?)
+    }
+
+    /// The session's working keys, unwrapped once per sign-in.
+    fn session_keys_cached(&mut self) -> Result<WorkingKeys, EngineError> {
+        let keys = self.session_keys()?;
+        if let Some(s) = &self.state.session {
+            self.keys = Some((s.at.clone(), keys.clone()));
+        }
+        Ok(keys)
     }
 
     /// A request of `kind` with the elements every request carries.
@@ -418,15 +440,22 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     }
 
     async fn send_pending(&mut self, idx: usize) -> Result<PendingReport, EngineError> {
-        let keys = self.session_keys()?;
+        let keys = self.session_keys_cached()?;
         let item = self.state.pending[idx].clone();
-        let json = self.sealer.open(&item.message_sealed)?;
-        let doc: serde_json::Value = serde_json::from_slice(&json)
-            .map_err(|e| self.dialect_err(format!("a queued message is unreadable: {e}")))?;
-        let mut msg = self
-            .dialect
-            .from_json(&doc)
-            .map_err(|e| self.dialect_err(format!("a queued message is unusable: {e}")))?;
+        let mut msg = queued_message(&self.dialect, &item.message)?;
+        // The card goes back in from the journal, where it is sealed.
+        if let Some(card) = self
+            .state
+            .entry(item.entry)
+            .map(|e| self.card_of(e))
+            .transpose()?
+            .flatten()
+        {
+            self.dialect.set_text(&mut msg, "pan", card.pan.expose())?;
+            if let Some(e) = card.expiry {
+                self.dialect.set_text(&mut msg, "expiry", &e.yymm())?;
+            }
+        }
         let entry_kind = self.state.entry(item.entry).map(|e| e.kind);
         let maced = match item.kind {
             PendingKind::Reversal => true,
@@ -813,7 +842,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     /// Declines are `Ok` outcomes with `approved == false`; errors mean the
     /// transaction could not be run (not signed in, limits, host unreachable…).
     pub async fn run(&mut self, req: TxnRequest) -> Result<TxnOutcome, EngineError> {
-        let keys = self.session_keys()?;
+        let keys = self.session_keys_cached()?;
         self.require_pending_cleared().await?;
         let now = Local::now();
         let Resolved {
@@ -832,7 +861,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             .cloned()
             .ok_or_else(|| self.dialect_err(format!("has no coding for {kind}")))?;
         let (mut msg, stan) = self.request(kind, &now)?;
-        let d = self.dialect.clone();
+        let d = Arc::clone(&self.dialect);
         if let Some(card) = &card {
             self.put_card(&mut msg, card, req.pin.is_some())?;
             if let Some(pin) = &req.pin {
@@ -963,8 +992,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                     PendingKind::Reversal => {
                         if bad_mac {
                             let reason = &d.profile.reversal.reason_bad_mac;
-                            item.message_sealed =
-                                reseal_reason(&self.sealer, &d, &item.message_sealed, reason)?;
+                            item.message = with_reason(&d, &item.message, reason)?;
                         }
                         Status::ReversalPending
                     }
@@ -992,8 +1020,8 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         let mut r = request.clone();
         r.set_mti(&rules.mti)
             .map_err(|e| self.dialect_err(e.to_string()))?;
-        for secret in ["pin_block", "track2", "icc_data"] {
-            d.clear_element(&mut r, secret);
+        for card_data in ["pin_block", "track2", "icc_data", "pan", "expiry"] {
+            d.clear_element(&mut r, card_data);
         }
         let request_stan = d
             .get_number(request, "stan")
@@ -1017,12 +1045,12 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         };
         let d = &self.dialect;
         d.set_text(&mut r, "reversal_reason", &rules.reason_no_answer)?;
-        let json = d.describe(&r, Masking::Unmasked).to_string();
+        let wire = d.encode(&r)?;
         Ok(PendingItem {
             entry,
             kind: PendingKind::Reversal,
             armed: false,
-            message_sealed: self.sealer.seal(json.as_bytes())?,
+            message: hex::encode_upper(wire),
             first_mti: rules.mti.clone(),
             repeat_mti: rules.repeat_mti.clone(),
             attempts: 0,
@@ -1041,13 +1069,16 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         let mut r = request.clone();
         r.remove(64);
         r.remove(128);
-        let json = self.dialect.describe(&r, Masking::Unmasked).to_string();
+        for card_data in ["pin_block", "track2", "icc_data", "pan", "expiry"] {
+            self.dialect.clear_element(&mut r, card_data);
+        }
+        let wire = self.dialect.encode(&r)?;
         let repeat = repeat_mti(request.mti());
         Ok(PendingItem {
             entry,
             kind: PendingKind::Repeat,
             armed: false,
-            message_sealed: self.sealer.seal(json.as_bytes())?,
+            message: hex::encode_upper(wire),
             first_mti: repeat.clone(),
             repeat_mti: repeat,
             attempts: 0,
@@ -1203,7 +1234,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     /// batch and opens the next one. Anything owed to the host goes first,
     /// and settlement refuses to run while something cannot be delivered.
     pub async fn settle(&mut self) -> Result<SettlementOutcome, EngineError> {
-        let keys = self.session_keys()?;
+        let keys = self.session_keys_cached()?;
         let pending_sent = self.require_pending_cleared().await?;
         let now = Local::now();
         let totals = self.totals();
@@ -1223,7 +1254,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 "the settlement request",
             )
             .await?;
-        let d = self.dialect.clone();
+        let d = Arc::clone(&self.dialect);
         let code = d
             .get_text(&answer, "response_code")
             .unwrap_or("")
@@ -1300,7 +1331,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         keys: &WorkingKeys,
         totals: &BatchTotals,
     ) -> Result<u32, EngineError> {
-        let d = self.dialect.clone();
+        let d = Arc::clone(&self.dialect);
         let batch = self.state.batch_number;
         let counted: Vec<Entry> = self
             .state
@@ -1387,24 +1418,21 @@ fn put_original(d: &Dialect, m: &mut Message, o: &Entry) -> Result<(), EngineErr
     Ok(())
 }
 
-fn reseal_reason(
-    sealer: &Sealer,
-    d: &Dialect,
-    sealed: &str,
-    reason: &str,
-) -> Result<String, EngineError> {
-    let plain = sealer.open(sealed)?;
-    let doc: serde_json::Value =
-        serde_json::from_slice(&plain).map_err(|e| EngineError::Dialect {
-            dialect: d.name.clone(),
-            problem: format!("a queued reversal is unreadable: {e}"),
-        })?;
-    let mut msg = d.from_json(&doc).map_err(|e| EngineError::Dialect {
-        dialect: d.name.clone(),
-        problem: e.to_string(),
-    })?;
+fn with_reason(d: &Dialect, queued: &str, reason: &str) -> Result<String, EngineError> {
+    let mut msg = queued_message(d, queued)?;
     d.set_text(&mut msg, "reversal_reason", reason)?;
-    Ok(sealer.seal(d.describe(&msg, Masking::Unmasked).to_string().as_bytes())?)
+    Ok(hex::encode_upper(d.encode(&msg)?))
+}
+
+/// A queued message: its encoding without card data, PIN block or MAC.
+fn queued_message(d: &Dialect, queued: &str) -> Result<Message, EngineError> {
+    let problem = |p: String| EngineError::Dialect {
+        dialect: d.name.clone(),
+        problem: format!("a queued message {p}"),
+    };
+    let wire = hex::decode(queued).map_err(|e| problem(format!("is not hex: {e}")))?;
+    d.decode(&wire)
+        .map_err(|e| problem(format!("no longer decodes: {e}")))
 }
 
 fn describe_state(kind: TxnKind, status: Status) -> String {

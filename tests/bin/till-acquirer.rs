@@ -1,0 +1,4 @@
+//! `till-acquirer`'s main, built under a test name.
+fn main() -> std::process::ExitCode {
+    till_acquirer::main()
+}
