@@ -11,6 +11,7 @@
 
 pub mod card;
 pub mod crypto;
+pub mod emv;
 pub mod engine;
 pub mod iso8583;
 pub mod link;

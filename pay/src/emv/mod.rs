@@ -1,0 +1,1 @@
+//! EMV contactless card reading (terminal side) and issuer-side checks.
