@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod emv;
 pub mod engine;
 pub mod iso8583;
+pub mod journal;
 pub mod link;
 pub mod money;
 pub mod security;

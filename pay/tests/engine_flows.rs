@@ -344,19 +344,30 @@ async fn undelivered_reversal_blocks_the_next_request_and_goes_first() {
     let o = t.run(sale(300)).await.unwrap();
     assert_eq!(o.status, Status::ReversalPending);
     assert!(!o.reversal.as_ref().unwrap().acknowledged);
-    // The host stays away: the next sale is refused before anything new leaves.
+    // The host stays away: the reversal cannot be sent, so neither can the
+    // next sale (nothing overtakes it); without offline limits it is refused.
     host.then(&[Act::Unreachable]);
     let before = host.requests().len();
     let e = t.run(sale(300)).await.unwrap_err();
-    assert!(
-        matches!(e, EngineError::PendingNotCleared { count: 1, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, EngineError::HostUnreachable(_)), "{e}");
     assert_eq!(
         host.requests().len(),
         before,
         "only the reversal was attempted, and it did not connect"
     );
+    assert_eq!(t.state().entries.last().unwrap().status, Status::NotSent);
+    // The host answers, but not the reversal: nothing new may be sent.
+    host.then(&[Act::Silent, Act::Silent, Act::Silent]);
+    let e = t.run(sale(300)).await.unwrap_err();
+    assert!(
+        matches!(e, EngineError::PendingNotCleared { count: 1, .. }),
+        "{e}"
+    );
+    assert!(
+        host.requests()[before..].iter().all(|m| m.mti() == "0401"),
+        "only repeats of the reversal went out"
+    );
+    let before = host.requests().len();
     // Back: the reversal (as a repeat, 0401) goes first, then the new sale.
     let o = t.run(sale(300)).await.unwrap();
     assert!(o.approved);
@@ -575,4 +586,182 @@ async fn settlement_balanced_and_out_of_balance_with_upload() {
         );
         assert_eq!(t.state().batch_number, 3);
     }
+}
+
+fn offline_terminal(
+    host: &ScriptedHost,
+    store: &SharedStore,
+) -> Terminal<ScriptedHost, SharedStore> {
+    let mut config =
+        TerminalConfig::new("TILL0001", "123456789012345", Currency::CNY, "scripted:1");
+    config.host_timeout = Duration::from_millis(200);
+    config.offline = Some(till_pay::engine::OfflineLimits::new(
+        Amount(10_000),
+        Amount(25_000),
+    ));
+    Terminal::new(
+        host.dialect.clone(),
+        config,
+        host.clone(),
+        store.clone(),
+        &TMK,
+        &DATA_KEY,
+    )
+    .unwrap()
+}
+
+fn sale_without_pin(minor: u64) -> TxnRequest {
+    let mut r = sale(minor);
+    r.pin = None;
+    r
+}
+
+#[tokio::test]
+async fn unreachable_host_approves_small_sales_offline_within_limits() {
+    for dialect in ["cup", "iso87ascii"] {
+        let host = ScriptedHost::new(dialect);
+        let store = SharedStore::default();
+        let mut t = offline_terminal(&host, &store);
+        assert!(t.sign_in().await.unwrap().approved);
+        host.then(&[Act::Unreachable]);
+        let o = t.run(sale_without_pin(8_000)).await.unwrap();
+        assert!(o.approved, "{dialect}: {o:?}");
+        assert_eq!(o.status, Status::OfflineApproved);
+        assert_eq!(o.response_code.as_deref(), Some("Y3"));
+        assert!(o.auth_code.as_deref().unwrap().starts_with("OFF"));
+        assert_eq!(o.message, "Approved offline (host unreachable)");
+        // Still unreachable: the queued advice cannot go, and the next sale
+        // is decided offline too, without anything being sent.
+        host.then(&[Act::Unreachable]);
+        let sent = host.requests().len();
+        assert!(t.run(sale_without_pin(9_000)).await.unwrap().approved);
+        assert_eq!(host.requests().len(), sent);
+        // Limits: the cumulative total, the floor limit, and PIN-verified sales.
+        for (req, why) in [
+            (sale_without_pin(9_000), "would exceed 250.00"),
+            (
+                sale_without_pin(10_001),
+                "above the offline floor limit of 100.00",
+            ),
+            (sale(100), "verified by PIN must be approved online"),
+        ] {
+            host.then(&[Act::Unreachable]);
+            let e = t.run(req).await.unwrap_err();
+            assert!(
+                matches!(e, EngineError::OfflineRefused { .. }),
+                "{dialect}: {e}"
+            );
+            assert!(e.to_string().contains(why), "{dialect}: {e}");
+        }
+        let q = t.queue_status();
+        assert_eq!(
+            (q.depth, q.advices, q.offline_count, q.offline_amount),
+            (2, 2, 2, 17_000),
+            "{dialect}"
+        );
+        // Nothing sensitive in the queue: the PAN is only in the sealed entry.
+        let state = store.0.lock().unwrap().state.clone().unwrap();
+        assert!(!serde_json::to_string(&state).unwrap().contains(PAN));
+
+        // The host is back: the advices go out with the sales' STANs, the PAN
+        // put back, the offline response and authorization codes.
+        let reports = t.flush_pending().await.unwrap();
+        assert_eq!(reports.len(), 2);
+        assert!(
+            reports.iter().all(|r| r.acknowledged),
+            "{dialect}: {reports:?}"
+        );
+        let d = &host.dialect;
+        let advices: Vec<Message> = host
+            .requests()
+            .into_iter()
+            .filter(|m| m.mti() == "0220")
+            .collect();
+        assert_eq!(advices.len(), 2, "{dialect}");
+        assert_eq!(d.get_text(&advices[0], "pan"), Some(PAN));
+        assert_eq!(d.get_text(&advices[0], "response_code"), Some("Y3"));
+        assert!(
+            d.get_text(&advices[0], "auth_code")
+                .unwrap()
+                .starts_with("OFF")
+        );
+        let offline: Vec<_> = t.state().entries.iter().filter(|e| e.offline).collect();
+        assert_eq!(
+            d.get_number(&advices[0], "stan").unwrap().unwrap(),
+            u64::from(offline[0].stan)
+        );
+        assert!(
+            offline
+                .iter()
+                .all(|e| e.status == Status::Approved && e.rrn.is_some()),
+            "{dialect}"
+        );
+        assert_eq!(t.totals().debit_amount, 17_000);
+        assert_eq!(t.queue_status(), till_pay::journal::QueueStatus::default());
+    }
+}
+
+#[tokio::test]
+async fn lost_advice_answers_are_repeated_and_rejections_kept() {
+    let host = ScriptedHost::new("cup");
+    let store = SharedStore::default();
+    let mut t = offline_terminal(&host, &store);
+    t.sign_in().await.unwrap();
+    host.then(&[Act::Unreachable]);
+    t.run(sale_without_pin(1_000)).await.unwrap();
+    host.then(&[Act::Unreachable]);
+    t.run(sale_without_pin(2_000)).await.unwrap();
+    // First advice: answer lost once, then accepted (0220, then 0221).
+    // Second advice: the host refuses it (insufficient funds).
+    host.then(&[Act::Silent, Act::Code("00"), Act::Code("51")]);
+    let reports = t.flush_pending().await.unwrap();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    let mtis: Vec<String> = host
+        .requests()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|m| m.mti().to_string())
+        .collect();
+    assert_eq!(mtis, ["0220", "0221", "0220"]);
+    let entries: Vec<_> = t
+        .state()
+        .entries
+        .iter()
+        .filter(|e| e.offline)
+        .cloned()
+        .collect();
+    assert_eq!(entries[0].status, Status::Approved);
+    assert_eq!(entries[1].status, Status::AdviceRejected);
+    // The rejected item stays, marked, and is not sent again or blocking.
+    assert_eq!(t.state().pending.len(), 1);
+    assert_eq!(t.state().pending[0].rejected.as_deref(), Some("51"));
+    let q = t.queue_status();
+    assert_eq!((q.depth, q.rejected), (0, 1));
+    let sent = host.requests().len();
+    assert!(t.flush_pending().await.unwrap().is_empty());
+    assert_eq!(host.requests().len(), sent);
+    assert!(t.run(sale(500)).await.unwrap().approved);
+    // Settlement counts the accepted offline sale and the online one, not the rejected one.
+    let s = t.settle().await.unwrap();
+    assert_eq!((s.totals.debit_count, s.totals.debit_amount), (2, 1_500));
+}
+
+#[tokio::test]
+async fn settlement_refuses_while_advices_cannot_be_sent() {
+    let host = ScriptedHost::new("iso87ascii");
+    let store = SharedStore::default();
+    let mut t = offline_terminal(&host, &store);
+    t.sign_in().await.unwrap();
+    host.then(&[Act::Unreachable]);
+    t.run(sale_without_pin(1_000)).await.unwrap();
+    host.then(&[Act::Unreachable]);
+    let e = t.settle().await.unwrap_err();
+    assert!(
+        matches!(e, EngineError::PendingNotCleared { count: 1, .. }),
+        "{e}"
+    );
+    // Once the advice is through, settlement runs and counts it.
+    let s = t.settle().await.unwrap();
+    assert_eq!(s.totals.debit_amount, 1_000);
 }

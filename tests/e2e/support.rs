@@ -153,14 +153,12 @@ impl Acquirer {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.jsonl");
         let mut child = program(env!("CARGO_BIN_EXE_e2e-till-acquirer"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--dialect",
-                dialect,
-                "--seed",
-                "1",
-            ])
+            .args(["--listen", "127.0.0.1:0", "--dialect", dialect])
+            .args(if extra.contains(&"--seed") {
+                &[][..]
+            } else {
+                &["--seed", "1"][..]
+            })
             .arg("--pki")
             .arg(pki.path())
             .arg("--ledger")

@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod codec;
+mod journal;
 mod keys;
 mod pki;
+mod saf;
 mod txn;
 
 /// Exit status for a transaction the host (or the terminal's checks) did not approve.
@@ -51,6 +53,16 @@ enum Command {
     Pinblock(keys::PinblockArgs),
     /// Compute a MAC over hex data on stdin.
     Mac(keys::MacArgs),
+    /// The transaction journal: history, backup and restore, retention.
+    Journal {
+        #[command(subcommand)]
+        command: Box<journal::JournalCommand>,
+    },
+    /// The store-and-forward queue: status, and sending what is owed.
+    Saf {
+        #[command(subcommand)]
+        command: Box<saf::SafCommand>,
+    },
 }
 
 /// What a command produced.
@@ -109,6 +121,8 @@ pub fn main() -> ExitCode {
         Command::Iso8583 { command } => codec::run(command),
         Command::Pinblock(args) => keys::pinblock(args),
         Command::Mac(args) => keys::mac(args),
+        Command::Journal { command } => journal::run(*command),
+        Command::Saf { command } => saf::run(*command),
     };
     match result {
         Ok(Done::Json(v)) => {

@@ -1,4 +1,5 @@
-//! `tillctl txn`: one flow, headless, against a host.
+//! `tillctl txn`: one flow, headless, against a host; and the terminal
+//! set-up `tillctl saf` and `tillctl journal` share.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,10 +9,11 @@ use serde_json::{Value, json};
 use till_pay::card::{Expiry, Pan, Track2};
 use till_pay::crypto::Pin;
 use till_pay::engine::{
-    CardInput, EngineError, FileStore, Limits, Terminal, TerminalConfig, TxnRequest,
+    CardInput, EngineError, Limits, OfflineLimits, Terminal, TerminalConfig, TxnRequest,
 };
 use till_pay::iso8583::spec::FrameFormat;
 use till_pay::iso8583::{Dialect, TxnKind};
+use till_pay::journal::SqliteJournal;
 use till_pay::link::tls::{load_certs, peer_common_name};
 use till_pay::link::{Framing, TerminalFiles, TlsLink};
 use till_pay::money::{Amount, Currency};
@@ -37,8 +39,143 @@ pub(crate) enum Flow {
     Refund,
     /// Settlement of the open batch.
     Settle,
-    /// Send reversals and repeats still owed to the host.
+    /// Send reversals and advices still owed to the host, once.
     Flush,
+}
+
+/// Which terminal: its PKI and journal.
+#[derive(Args, Clone)]
+pub(crate) struct TerminalArgs {
+    /// PKI directory from `tillctl pki init`.
+    #[arg(long)]
+    pub pki: PathBuf,
+    /// Terminal id (default: the CN of PKI/terminal.crt).
+    #[arg(long)]
+    pub terminal_id: Option<String>,
+    /// Where the terminal keeps its journal (default: PKI/terminals/ID/state).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+/// The terminal's identity files, id and journal directory.
+pub(crate) struct Identity {
+    pub files: TerminalFiles,
+    pub terminal_id: String,
+    pub state_dir: PathBuf,
+}
+
+impl TerminalArgs {
+    pub(crate) fn identity(&self) -> Result<Identity, Failure> {
+        let files = TerminalFiles::in_dir(&self.pki, self.terminal_id.as_deref())
+            .map_err(|e| Failure::new("pki", e.to_string()))?;
+        let terminal_id = match &self.terminal_id {
+            Some(id) => id.clone(),
+            None => load_certs(&files.cert)
+                .ok()
+                .and_then(|c| peer_common_name(&c))
+                .ok_or_else(|| {
+                    Failure::new(
+                        "pki",
+                        format!(
+                            "cannot read the terminal id from {}; pass --terminal-id",
+                            files.cert.display()
+                        ),
+                    )
+                })?,
+        };
+        let state_dir = self
+            .state
+            .clone()
+            .unwrap_or_else(|| self.pki.join("terminals").join(&terminal_id).join("state"));
+        Ok(Identity {
+            files,
+            terminal_id,
+            state_dir,
+        })
+    }
+
+    pub(crate) fn open_journal(&self) -> Result<(Identity, SqliteJournal), Failure> {
+        let id = self.identity()?;
+        let j = SqliteJournal::open(&id.state_dir)
+            .map_err(|e| Failure::new("journal", e.to_string()))?;
+        Ok((id, j))
+    }
+}
+
+/// How to reach the host.
+#[derive(Args, Clone)]
+pub(crate) struct HostArgs {
+    /// Acquirer host, HOST:PORT.
+    #[arg(long)]
+    pub host: String,
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+    /// Merchant id (field 42).
+    #[arg(long, default_value = "123456789012345")]
+    pub merchant_id: String,
+    /// Dialect: iso87ascii, cup, or a dialect file.
+    #[arg(long, default_value = "cup")]
+    pub dialect: String,
+    /// Currency (code or number).
+    #[arg(long, default_value = "CNY")]
+    pub currency: String,
+    /// Seconds to wait for the host's answer.
+    #[arg(long, default_value_t = 45.0)]
+    pub timeout: f64,
+}
+
+/// The terminal engine over TLS with its journal.
+pub(crate) type CliTerminal = Terminal<TlsLink, SqliteJournal>;
+
+impl HostArgs {
+    pub(crate) fn currency(&self) -> Result<Currency, Failure> {
+        Currency::find(&self.currency).ok_or_else(|| {
+            Failure::new(
+                "usage",
+                format!(
+                    "unknown currency {:?}; use a code such as CNY or 156",
+                    self.currency
+                ),
+            )
+        })
+    }
+
+    /// Opens the terminal; `tune` adjusts the configuration first.
+    pub(crate) fn open(
+        &self,
+        tune: impl FnOnce(&mut TerminalConfig) -> Result<(), Failure>,
+    ) -> Result<CliTerminal, Failure> {
+        let dialect =
+            Dialect::load(&self.dialect).map_err(|e| Failure::new("dialect", e.to_string()))?;
+        let id = self.terminal.identity()?;
+        let pki = |e: &dyn std::fmt::Display| Failure::new("pki", e.to_string());
+        let tls = id.files.client_config().map_err(|e| pki(&e))?;
+        let tmk = id.files.read_tmk().map_err(|e| pki(&e))?;
+        let data_key = id.files.read_datakey().map_err(|e| pki(&e))?;
+        let framing = match dialect.framing {
+            FrameFormat::U16be => Framing::U16Be,
+            FrameFormat::Ascii4 => Framing::Ascii4,
+        };
+        let link = TlsLink::new(self.host.clone(), tls, framing)
+            .map_err(|e| Failure::new("usage", e.to_string()))?;
+        let store = SqliteJournal::open(&id.state_dir)
+            .map_err(|e| Failure::new("journal", e.to_string()))?;
+        if !self.timeout.is_finite() || self.timeout <= 0.0 {
+            return Err(Failure::new(
+                "usage",
+                "--timeout must be a positive number of seconds",
+            ));
+        }
+        let mut config = TerminalConfig::new(
+            &id.terminal_id,
+            &self.merchant_id,
+            self.currency()?,
+            &self.host,
+        );
+        config.host_timeout = Duration::from_secs_f64(self.timeout);
+        tune(&mut config)?;
+        Terminal::new(dialect, config, link, store, &tmk, &data_key).map_err(engine_failure)
+    }
 }
 
 #[derive(Args)]
@@ -46,30 +183,8 @@ pub(crate) struct TxnArgs {
     /// The flow to run.
     #[arg(value_enum)]
     flow: Flow,
-    /// Acquirer host, HOST:PORT.
-    #[arg(long)]
-    host: String,
-    /// PKI directory from `tillctl pki init`.
-    #[arg(long)]
-    pki: PathBuf,
-    /// Terminal id (default: the CN of DIR/terminal.crt).
-    #[arg(long)]
-    terminal_id: Option<String>,
-    /// Merchant id (field 42).
-    #[arg(long, default_value = "123456789012345")]
-    merchant_id: String,
-    /// Dialect: iso87ascii, cup, or a dialect file.
-    #[arg(long, default_value = "cup")]
-    dialect: String,
-    /// Where the terminal keeps its journal (default: PKI/terminals/ID/state).
-    #[arg(long)]
-    state: Option<PathBuf>,
-    /// Currency (code or number).
-    #[arg(long, default_value = "CNY")]
-    currency: String,
-    /// Seconds to wait for the host's answer.
-    #[arg(long, default_value_t = 45.0)]
-    timeout: f64,
+    #[command(flatten)]
+    host: HostArgs,
     /// Amount, e.g. 12.34.
     #[arg(long)]
     amount: Option<String>,
@@ -103,9 +218,26 @@ pub(crate) struct TxnArgs {
     /// Amounts above this need --confirm.
     #[arg(long)]
     confirm_above: Option<String>,
+    /// Approve sales up to this amount offline when the host cannot be
+    /// reached (store-and-forward); without it nothing is approved offline.
+    #[arg(long)]
+    offline_floor: Option<String>,
+    /// Most that may be approved offline before the host has the advices
+    /// (default: 10 × the floor limit).
+    #[arg(long, requires = "offline_floor")]
+    offline_total: Option<String>,
+    /// Most messages that may wait for the host.
+    #[arg(long, default_value_t = 1000, requires = "offline_floor")]
+    offline_max_queue: usize,
+    /// Allow offline approval of sales verified by PIN too.
+    #[arg(long, requires = "offline_floor")]
+    offline_with_pin: bool,
+    /// Days settled batches stay in the journal.
+    #[arg(long, default_value_t = 180)]
+    retention_days: u32,
 }
 
-fn engine_failure(e: EngineError) -> Failure {
+pub(crate) fn engine_failure(e: EngineError) -> Failure {
     let kind = match &e {
         EngineError::NotSignedIn { .. } => "not_signed_in",
         EngineError::SignInRefused { .. } => "sign_in_refused",
@@ -117,6 +249,7 @@ fn engine_failure(e: EngineError) -> Failure {
         EngineError::OriginalNotUsable { .. } => "original_not_usable",
         EngineError::AmountMismatch(_) => "amount_mismatch",
         EngineError::HostUnreachable(_) => "host_unreachable",
+        EngineError::OfflineRefused { .. } => "offline_refused",
         EngineError::NoAnswer(_) => "no_answer",
         EngineError::PendingNotCleared { .. } => "pending_not_cleared",
         EngineError::Settlement(_) => "settlement",
@@ -131,7 +264,7 @@ fn engine_failure(e: EngineError) -> Failure {
     Failure::new(kind, e.to_string())
 }
 
-fn amount(
+pub(crate) fn amount(
     text: &Option<String>,
     currency: Currency,
     what: &str,
@@ -143,71 +276,33 @@ fn amount(
         .transpose()
 }
 
+/// A runtime for one command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new("runtime", e.to_string()))
+}
+
 pub(crate) fn run(args: TxnArgs) -> Result<Done, Failure> {
-    let dialect =
-        Dialect::load(&args.dialect).map_err(|e| Failure::new("dialect", e.to_string()))?;
-    let currency = Currency::find(&args.currency).ok_or_else(|| {
-        Failure::new(
-            "usage",
-            format!(
-                "unknown currency {:?}; use a code such as CNY or 156",
-                args.currency
-            ),
-        )
+    let currency = args.host.currency()?;
+    let mut terminal = args.host.open(|config| {
+        config.limits = Limits {
+            per_transaction: amount(&args.max_amount, currency, "--max-amount")?,
+            daily: amount(&args.daily_limit, currency, "--daily-limit")?,
+            confirm_above: amount(&args.confirm_above, currency, "--confirm-above")?,
+        };
+        if let Some(floor) = amount(&args.offline_floor, currency, "--offline-floor")? {
+            let total = amount(&args.offline_total, currency, "--offline-total")?
+                .unwrap_or(Amount(floor.0.saturating_mul(10)));
+            let mut limits = OfflineLimits::new(floor, total);
+            limits.max_queue = args.offline_max_queue;
+            limits.pin_requires_online = !args.offline_with_pin;
+            config.offline = Some(limits);
+        }
+        config.retention_days = Some(args.retention_days);
+        Ok(())
     })?;
-    let files = TerminalFiles::in_dir(&args.pki, args.terminal_id.as_deref())
-        .map_err(|e| Failure::new("pki", e.to_string()))?;
-    let terminal_id = match &args.terminal_id {
-        Some(id) => id.clone(),
-        None => load_certs(&files.cert)
-            .ok()
-            .and_then(|c| peer_common_name(&c))
-            .ok_or_else(|| {
-                Failure::new(
-                    "pki",
-                    format!(
-                        "cannot read the terminal id from {}; pass --terminal-id",
-                        files.cert.display()
-                    ),
-                )
-            })?,
-    };
-    let tls = files
-        .client_config()
-        .map_err(|e| Failure::new("pki", e.to_string()))?;
-    let tmk = files
-        .read_tmk()
-        .map_err(|e| Failure::new("pki", e.to_string()))?;
-    let data_key = files
-        .read_datakey()
-        .map_err(|e| Failure::new("pki", e.to_string()))?;
-    let framing = match dialect.framing {
-        FrameFormat::U16be => Framing::U16Be,
-        FrameFormat::Ascii4 => Framing::Ascii4,
-    };
-    let link = TlsLink::new(args.host.clone(), tls, framing)
-        .map_err(|e| Failure::new("usage", e.to_string()))?;
-    let state_dir = args
-        .state
-        .clone()
-        .unwrap_or_else(|| args.pki.join("terminals").join(&terminal_id).join("state"));
-    let store =
-        FileStore::in_dir(&state_dir).map_err(|e| Failure::new("journal", e.to_string()))?;
-    if !args.timeout.is_finite() || args.timeout <= 0.0 {
-        return Err(Failure::new(
-            "usage",
-            "--timeout must be a positive number of seconds",
-        ));
-    }
-    let mut config = TerminalConfig::new(&terminal_id, &args.merchant_id, currency, &args.host);
-    config.host_timeout = Duration::from_secs_f64(args.timeout);
-    config.limits = Limits {
-        per_transaction: amount(&args.max_amount, currency, "--max-amount")?,
-        daily: amount(&args.daily_limit, currency, "--daily-limit")?,
-        confirm_above: amount(&args.confirm_above, currency, "--confirm-above")?,
-    };
-    let mut terminal =
-        Terminal::new(dialect, config, link, store, &tmk, &data_key).map_err(engine_failure)?;
 
     let pin = match (&args.pin, args.pin_stdin) {
         (Some(p), _) => {
@@ -244,11 +339,7 @@ pub(crate) fn run(args: TxnArgs) -> Result<Done, Failure> {
     };
     let amount = amount(&args.amount, currency, "--amount")?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new("runtime", e.to_string()))?;
-    runtime.block_on(async move {
+    runtime()?.block_on(async move {
         let kind = match args.flow {
             Flow::SignIn => {
                 let o = terminal.sign_in().await.map_err(engine_failure)?;
@@ -268,9 +359,9 @@ pub(crate) fn run(args: TxnArgs) -> Result<Done, Failure> {
             }
             Flow::Flush => {
                 let reports = terminal.flush_pending().await.map_err(engine_failure)?;
-                let owed = terminal.state().pending.len();
-                let v = json!({"kind": "flush", "sent": reports, "still_owed": owed});
-                return Ok(if owed == 0 {
+                let queue = terminal.queue_status();
+                let v = json!({"kind": "flush", "sent": reports, "queue": queue});
+                return Ok(if queue.depth == 0 {
                     Done::Json(v)
                 } else {
                     Done::Declined(v)

@@ -20,10 +20,11 @@ use crate::link::LinkError;
 use crate::money::{Amount, Currency};
 use crate::security::SecurityError;
 
+pub mod forwarder;
 pub mod state;
 mod terminal;
 
-pub use state::{Entry, FileStore, MemoryStore, StateStore, Status, StoreError, TerminalState};
+pub use state::{Entry, MemoryStore, StateStore, Status, StoreError, TerminalState};
 pub use terminal::Terminal;
 
 /// Terminal-side limits (MISSION §8).
@@ -55,10 +56,43 @@ pub struct TerminalConfig {
     pub pending_attempts: u32,
     /// Terminal-side limits.
     pub limits: Limits,
+    /// Store-and-forward: when and how far sales may be approved offline;
+    /// `None` never approves offline.
+    pub offline: Option<OfflineLimits>,
+    /// Days settled batches stay in the journal (pruned after each
+    /// settlement); `None` keeps them for ever.
+    pub retention_days: Option<u32>,
+}
+
+/// When a sale may be approved without the host (store-and-forward).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineLimits {
+    /// Largest sale approved offline.
+    pub floor_limit: Amount,
+    /// Largest total of offline approvals not yet accepted by the host.
+    pub cumulative_limit: Amount,
+    /// Most messages waiting for the host (default 1000).
+    pub max_queue: usize,
+    /// Sales verified by PIN must go online (default yes).
+    pub pin_requires_online: bool,
+}
+
+impl OfflineLimits {
+    /// Offline approvals up to `floor_limit` each and `cumulative_limit` in
+    /// all, at most 1000 queued messages, PIN-verified sales online only.
+    pub fn new(floor_limit: Amount, cumulative_limit: Amount) -> OfflineLimits {
+        OfflineLimits {
+            floor_limit,
+            cumulative_limit,
+            max_queue: 1000,
+            pin_requires_online: true,
+        }
+    }
 }
 
 impl TerminalConfig {
-    /// A configuration with the defaults: 45 s host timeout, 3 attempts, no limits.
+    /// A configuration with the defaults: 45 s host timeout, 3 attempts, no
+    /// limits, no offline approvals, settled batches kept 180 days.
     pub fn new(
         terminal_id: &str,
         merchant_id: &str,
@@ -73,6 +107,8 @@ impl TerminalConfig {
             host_timeout: Duration::from_secs(45),
             pending_attempts: 3,
             limits: Limits::default(),
+            offline: None,
+            retention_days: Some(180),
         }
     }
 }
@@ -189,6 +225,8 @@ pub struct PendingReport {
     pub acknowledged: bool,
     /// The host's response code, if it answered.
     pub response_code: Option<String>,
+    /// The host could not be reached at all (nothing was sent).
+    pub host_unreachable: bool,
 }
 
 /// The result of a transaction flow, ready to show, print or emit as JSON.
@@ -365,6 +403,16 @@ pub enum EngineError {
     /// The host could not be reached; nothing was sent.
     #[error("the host could not be reached, nothing was sent: {0}")]
     HostUnreachable(LinkError),
+    /// The host could not be reached and the sale may not be approved offline.
+    #[error(
+        "the host could not be reached ({link}) and this sale cannot be approved offline: {reason}; nothing was charged"
+    )]
+    OfflineRefused {
+        /// Why not offline.
+        reason: String,
+        /// Why the host could not be reached.
+        link: String,
+    },
     /// No answer came to a request that cannot be reversed and needs none.
     #[error("the host did not answer ({0}); nothing was charged — try again")]
     NoAnswer(String),

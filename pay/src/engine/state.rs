@@ -9,14 +9,11 @@
 //! clear. Queued reversals carry no card data (it is put back from the
 //! journal when they are sent). Track data and PIN blocks are never stored.
 //!
-//! The store writes the whole state atomically (write, fsync, rename,
-//! fsync the directory), so a power cut leaves either the old or the new
-//! state, never a torn one. It is written before every request leaves the
-//! terminal and after every answer (write-ahead).
+//! The state is saved through a [`StateStore`] — the SQLite journal
+//! ([`crate::journal::SqliteJournal`]) on a terminal — before every request
+//! leaves the terminal and after every answer (write-ahead).
 
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
@@ -44,6 +41,11 @@ pub enum Status {
     ReversalPending,
     /// The host acknowledged the reversal.
     Reversed,
+    /// Approved offline by the terminal (host unreachable, within the
+    /// offline limits); its advice is queued for the host.
+    OfflineApproved,
+    /// Approved offline, but the host declined the advice.
+    AdviceRejected,
     /// Approved, then voided.
     Voided,
     /// A pre-authorization that has been completed.
@@ -102,6 +104,13 @@ pub struct Entry {
     pub original: Option<OriginalRef>,
     /// Whether its batch has been settled.
     pub settled: bool,
+    /// When its batch was settled (RFC 3339).
+    #[serde(default)]
+    pub settled_at: Option<String>,
+    /// Whether the terminal approved it offline (it stays marked after the
+    /// host accepted the advice).
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// Why something is owed to the host.
@@ -138,6 +147,13 @@ pub struct PendingItem {
     pub reason: String,
     /// STAN the message carries.
     pub stan: u32,
+    /// When it was queued (RFC 3339), for the age of the oldest item.
+    #[serde(default)]
+    pub created_at: String,
+    /// The host answered but refused it (this code): it is kept, shown and
+    /// no longer sent.
+    #[serde(default)]
+    pub rejected: Option<String>,
 }
 
 /// The working keys of the current sign-in.
@@ -251,7 +267,11 @@ impl TerminalState {
     /// many were armed.
     pub fn arm_interrupted(&mut self) -> usize {
         let mut armed = 0;
-        for item in self.pending.iter_mut().filter(|p| !p.armed) {
+        for item in self
+            .pending
+            .iter_mut()
+            .filter(|p| !p.armed && p.rejected.is_none())
+        {
             item.armed = true;
             item.reason = "the terminal restarted while waiting for the answer".into();
             armed += 1;
@@ -304,70 +324,16 @@ pub trait StateStore {
     fn load(&mut self) -> Result<TerminalState, StoreError>;
     /// Saves the state durably before returning.
     fn save(&mut self, state: &TerminalState) -> Result<(), StoreError>;
-}
-
-/// The state in one JSON file, replaced atomically.
-#[derive(Debug)]
-pub struct FileStore {
-    path: PathBuf,
-}
-
-impl FileStore {
-    /// A store at `dir/state.json`, creating `dir` if needed.
-    pub fn in_dir(dir: impl AsRef<Path>) -> Result<FileStore, StoreError> {
-        let dir = dir.as_ref();
-        fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        Ok(FileStore {
-            path: dir.join("state.json"),
-        })
+    /// An entry that is no longer kept in memory (an older batch), by RRN:
+    /// the original of a refund or completion. Stores without history find
+    /// nothing.
+    fn find_by_rrn(&mut self, _rrn: &str) -> Result<Option<Entry>, StoreError> {
+        Ok(None)
     }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl StateStore for FileStore {
-    fn load(&mut self) -> Result<TerminalState, StoreError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(TerminalState::default());
-            }
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-        };
-        serde_json::from_str(&text).map_err(|e| StoreError::Damaged {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn save(&mut self, state: &TerminalState) -> Result<(), StoreError> {
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(state).map_err(|e| io(std::io::Error::other(e)))?;
-        {
-            let mut f = File::create(&tmp).map_err(io)?;
-            f.write_all(&text).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        fs::rename(&tmp, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        }
-        Ok(())
+    /// Deletes settled history older than `days`; stores without history
+    /// have nothing to prune.
+    fn prune(&mut self, _days: u32) -> Result<usize, StoreError> {
+        Ok(0)
     }
 }
 
@@ -471,26 +437,6 @@ mod tests {
     }
 
     #[test]
-    fn file_store_is_atomic_and_refuses_damaged_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = FileStore::in_dir(dir.path()).unwrap();
-        assert_eq!(store.load().unwrap(), TerminalState::default());
-        let mut s = TerminalState::default();
-        s.next_stan();
-        store.save(&s).unwrap();
-        assert_eq!(store.load().unwrap().last_stan, 1);
-        assert!(!dir.path().join("state.json.tmp").exists());
-        fs::write(store.path(), b"{\"version\": 1, \"last_st").unwrap();
-        let e = store.load().unwrap_err();
-        assert!(matches!(e, StoreError::Damaged { .. }), "{e}");
-        assert!(e.to_string().contains("left as it is"));
-        assert_eq!(
-            fs::read(store.path()).unwrap(),
-            b"{\"version\": 1, \"last_st"
-        );
-    }
-
-    #[test]
     fn restart_arms_interrupted_requests() {
         let mut s = TerminalState::default();
         s.entries.push(Entry {
@@ -513,6 +459,8 @@ mod tests {
             auth_code: None,
             original: None,
             settled: false,
+            settled_at: None,
+            offline: false,
         });
         s.pending.push(PendingItem {
             entry: 1,
@@ -524,6 +472,8 @@ mod tests {
             attempts: 0,
             reason: String::new(),
             stan: 1,
+            created_at: String::new(),
+            rejected: None,
         });
         assert_eq!(s.arm_interrupted(), 1);
         assert!(s.pending[0].armed);

@@ -18,8 +18,9 @@ use crate::link::{HostLink, LinkError};
 use crate::money::Amount;
 use crate::security::{self, MacCheck, Scheme, WorkingKeys};
 
-/// How many settled batches stay in the journal for history and reprint.
-const KEEP_SETTLED_BATCHES: u32 = 5;
+/// The response code of an offline approval ("unable to go online,
+/// approved offline", as EMV names it); printed on the receipt.
+const OFFLINE_CODE: &str = "Y3";
 /// Sign-in records kept.
 const KEEP_SIGN_INS: usize = 50;
 
@@ -38,6 +39,8 @@ pub struct Terminal<L: HostLink, S: StateStore> {
     /// drop, never stored) so they are not unwrapped for every message;
     /// tagged with the sign-in time they belong to.
     keys: Option<(String, WorkingKeys)>,
+    /// Why the last attempt to send something owed could not connect.
+    last_unreachable: Option<LinkError>,
 }
 
 /// What came back for a request.
@@ -108,6 +111,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             sealer,
             state,
             keys: None,
+            last_unreachable: None,
         })
     }
 
@@ -469,6 +473,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             attempts: item.attempts,
             acknowledged: false,
             response_code: None,
+            host_unreachable: false,
         };
         for _ in 0..self.config.pending_attempts.max(1) {
             let mti = if self.state.pending[idx].attempts == 0 {
@@ -499,20 +504,44 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                         );
                         continue;
                     }
-                    self.state.pending.remove(idx);
+                    let offline_advice = self
+                        .state
+                        .entry(item.entry)
+                        .is_some_and(|e| e.offline && e.status == Status::OfflineApproved);
+                    if offline_advice && !approved {
+                        // The host refused an offline approval: keep the item,
+                        // marked, for the operator to see; it is not sent again.
+                        let p = &mut self.state.pending[idx];
+                        p.rejected = Some(code.clone());
+                        p.armed = false;
+                        if let Some(e) = self.state.entry_mut(item.entry) {
+                            e.status = Status::AdviceRejected;
+                        }
+                    } else {
+                        self.state.pending.remove(idx);
+                    }
+                    let rrn = self.dialect.get_text(&a, "rrn").map(str::to_string);
+                    let auth = self.dialect.get_text(&a, "auth_code").map(str::to_string);
                     if let Some(e) = self.state.entry_mut(item.entry) {
-                        e.response_code = Some(code.clone());
                         if item.kind == PendingKind::Reversal {
                             e.status = Status::Reversed;
+                            e.response_code = Some(code.clone());
+                        } else if offline_advice {
+                            // The receipt already shows the offline code and
+                            // authorization; the host adds its reference.
+                            if approved {
+                                e.status = Status::Approved;
+                                e.rrn = rrn;
+                            }
                         } else {
                             e.status = if approved {
                                 Status::Approved
                             } else {
                                 Status::Declined
                             };
-                            e.rrn = self.dialect.get_text(&a, "rrn").map(str::to_string);
-                            e.auth_code =
-                                self.dialect.get_text(&a, "auth_code").map(str::to_string);
+                            e.response_code = Some(code.clone());
+                            e.rrn = rrn;
+                            e.auth_code = auth;
                         }
                     }
                     if item.kind == PendingKind::Repeat && approved {
@@ -523,31 +552,83 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                     return Ok(report);
                 }
                 Reply::NotSent(e) => {
-                    report.reason = format!("{}; {e}", item.reason);
+                    // Certainly not sent: the next attempt is still the first.
+                    self.state.pending[idx].attempts -= 1;
+                    report.attempts = self.state.pending[idx].attempts;
+                    self.save()?;
+                    report.reason = e.to_string();
+                    report.host_unreachable = true;
+                    self.last_unreachable = Some(e);
                     break;
                 }
                 Reply::Lost { detail, .. } => {
-                    report.reason = format!("{}; {detail}", item.reason);
+                    report.reason = detail;
                 }
             }
         }
         Ok(report)
     }
 
-    async fn require_pending_cleared(&mut self) -> Result<Vec<PendingReport>, EngineError> {
+    /// Sends what is owed to the host first. `Ok(None)`: nothing owed any
+    /// more; `Ok(Some(e))`: the host cannot be reached at all (nothing new
+    /// could go online either — an offline approval is still possible);
+    /// `Err`: something owed could not be delivered although the host was
+    /// there, so nothing new may be sent.
+    async fn require_pending_cleared(&mut self) -> Result<Option<LinkError>, EngineError> {
+        self.last_unreachable = None;
         let reports = self.flush_pending().await?;
         let owed = self.state.pending.iter().filter(|p| p.armed).count();
-        if owed > 0 {
-            let reason = reports
-                .last()
-                .map(|r| r.reason.clone())
-                .unwrap_or_else(|| "not sent yet".into());
-            return Err(EngineError::PendingNotCleared {
-                count: owed,
-                reason,
-            });
+        if owed == 0 {
+            return Ok(None);
         }
-        Ok(reports)
+        let last = reports.last();
+        if last.is_some_and(|r| r.host_unreachable)
+            && let Some(e) = self.last_unreachable.take()
+        {
+            return Ok(Some(e));
+        }
+        let reason = last
+            .map(|r| r.reason.clone())
+            .unwrap_or_else(|| "not sent yet".into());
+        Err(EngineError::PendingNotCleared {
+            count: owed,
+            reason,
+        })
+    }
+
+    /// How much is owed to the host and how much was approved offline.
+    pub fn queue_status(&self) -> crate::journal::QueueStatus {
+        let now = Local::now();
+        let mut q = crate::journal::QueueStatus::default();
+        for p in &self.state.pending {
+            if p.rejected.is_some() {
+                q.rejected += 1;
+                continue;
+            }
+            if !p.armed {
+                q.in_flight += 1;
+                continue;
+            }
+            q.depth += 1;
+            match p.kind {
+                PendingKind::Reversal => q.reversals += 1,
+                PendingKind::Repeat => q.advices += 1,
+            }
+            if let Ok(t) = DateTime::parse_from_rfc3339(&p.created_at) {
+                let age = (now - t.with_timezone(&Local)).num_seconds();
+                q.oldest_age_seconds = Some(q.oldest_age_seconds.map_or(age, |a: i64| a.max(age)));
+            }
+        }
+        for e in self
+            .state
+            .entries
+            .iter()
+            .filter(|e| e.status == Status::OfflineApproved)
+        {
+            q.offline_count += 1;
+            q.offline_amount += e.amount.unwrap_or(0);
+        }
+        q
     }
 
     fn find_by_rrn(&self, rrn: &str, kinds: &[TxnKind]) -> Option<&Entry> {
@@ -582,7 +663,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             .filter(|e| e.at.starts_with(&today))
             .filter(|e| {
                 matches!(e.kind, TxnKind::Sale | TxnKind::Completion)
-                    && e.status == Status::Approved
+                    && matches!(e.status, Status::Approved | Status::OfflineApproved)
             })
             .filter_map(|e| e.amount)
             .sum()
@@ -635,7 +716,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     }
 
     /// Decides the concrete kind, the original and the card and amount to use.
-    fn resolve(&self, req: &TxnRequest) -> Result<Resolved, EngineError> {
+    fn resolve(&self, req: &TxnRequest, history: Option<&Entry>) -> Result<Resolved, EngineError> {
         let amount = req.amount.map(|a| a.0);
         let need_rrn = |what: &str| {
             req.original_rrn.clone().ok_or_else(|| {
@@ -717,7 +798,10 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             }
             TxnKind::Completion => {
                 let rrn = need_rrn("a completion")?;
-                let orig = self.find_by_rrn(&rrn, &[TxnKind::Preauth]).cloned();
+                let orig = self
+                    .find_by_rrn(&rrn, &[TxnKind::Preauth])
+                    .cloned()
+                    .or_else(|| history.filter(|h| h.kind == TxnKind::Preauth).cloned());
                 match orig {
                     Some(o) => {
                         if o.status != Status::Approved {
@@ -766,7 +850,11 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 match self
                     .find_by_rrn(&rrn, &[TxnKind::Sale, TxnKind::Completion])
                     .cloned()
-                {
+                    .or_else(|| {
+                        history
+                            .filter(|h| matches!(h.kind, TxnKind::Sale | TxnKind::Completion))
+                            .cloned()
+                    }) {
                     Some(o) => {
                         if !matches!(o.status, Status::Approved) {
                             return Err(EngineError::OriginalNotUsable {
@@ -843,14 +931,28 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     /// transaction could not be run (not signed in, limits, host unreachable…).
     pub async fn run(&mut self, req: TxnRequest) -> Result<TxnOutcome, EngineError> {
         let keys = self.session_keys_cached()?;
-        self.require_pending_cleared().await?;
+        let unreachable = self.require_pending_cleared().await?;
         let now = Local::now();
+        // The original of a refund or completion may be from an older batch
+        // that only the journal still holds.
+        let history = match (req.kind, &req.original_rrn) {
+            (TxnKind::Refund | TxnKind::Completion, Some(rrn))
+                if !self
+                    .state
+                    .entries
+                    .iter()
+                    .any(|e| e.rrn.as_deref() == Some(rrn.as_str())) =>
+            {
+                self.store.find_by_rrn(rrn)?
+            }
+            _ => None,
+        };
         let Resolved {
             kind,
             original,
             card,
             amount,
-        } = self.resolve(&req)?;
+        } = self.resolve(&req, history.as_ref())?;
         if let Some(a) = amount {
             self.check_limits(kind, a, req.confirmed, &now)?;
         }
@@ -924,6 +1026,8 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                         .map(|rrn| OriginalRef { rrn, entry: None })
                 }),
             settled: false,
+            settled_at: None,
+            offline: false,
         });
         // Write ahead: the journal entry and the message that would undo or
         // repeat this request are on disk before the request leaves.
@@ -939,9 +1043,15 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         }
         self.save()?;
 
-        let reply = self
-            .exchange(&mut msg, profile.mac.then_some(&keys.mac))
-            .await?;
+        let reply = match unreachable {
+            // Something owed could not even be sent: the host is unreachable,
+            // so this request is not sent either (nothing may overtake what is owed).
+            Some(e) => Reply::NotSent(e),
+            None => {
+                self.exchange(&mut msg, profile.mac.then_some(&keys.mac))
+                    .await?
+            }
+        };
         let reversal = match reply {
             Reply::Answer(a) => {
                 let code = d.get_text(&a, "response_code").unwrap_or("").to_string();
@@ -971,11 +1081,22 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             }
             Reply::NotSent(e) => {
                 self.state.pending.retain(|p| p.entry != entry_id);
+                let offline = self.offline_refusal(kind, amount.unwrap_or(0), req.pin.is_some());
+                if self.config.offline.is_some() && offline.is_none() {
+                    self.approve_offline(entry_id, &msg, stan)?;
+                    return Ok(self.outcome(entry_id, None, None));
+                }
                 if let Some(en) = self.state.entry_mut(entry_id) {
                     en.status = Status::NotSent;
                 }
                 self.save()?;
-                return Err(EngineError::HostUnreachable(e));
+                return Err(match (self.config.offline.is_some(), offline) {
+                    (true, Some(reason)) => EngineError::OfflineRefused {
+                        reason,
+                        link: e.to_string(),
+                    },
+                    _ => EngineError::HostUnreachable(e),
+                });
             }
             Reply::Lost { bad_mac, detail } => {
                 let Some(idx) = self.state.pending.iter().position(|p| p.entry == entry_id) else {
@@ -1006,6 +1127,107 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             }
         };
         Ok(self.outcome(entry_id, None, reversal))
+    }
+
+    /// Why this transaction may not be approved offline, or `None` if it may.
+    fn offline_refusal(&self, kind: TxnKind, amount: u64, with_pin: bool) -> Option<String> {
+        let Some(limits) = &self.config.offline else {
+            return Some("offline approval is not enabled on this terminal".into());
+        };
+        if kind != TxnKind::Sale {
+            return Some(format!("a {kind} always needs the host"));
+        }
+        if with_pin && limits.pin_requires_online {
+            return Some("a sale verified by PIN must be approved online".into());
+        }
+        if amount > limits.floor_limit.0 {
+            return Some(format!(
+                "the amount is above the offline floor limit of {}",
+                self.fmt_amount(limits.floor_limit.0)
+            ));
+        }
+        let outstanding: u64 = self
+            .state
+            .entries
+            .iter()
+            .filter(|e| e.status == Status::OfflineApproved)
+            .filter_map(|e| e.amount)
+            .sum();
+        if outstanding + amount > limits.cumulative_limit.0 {
+            return Some(format!(
+                "offline approvals not yet sent to the host would exceed {}",
+                self.fmt_amount(limits.cumulative_limit.0)
+            ));
+        }
+        let queued = self
+            .state
+            .pending
+            .iter()
+            .filter(|p| p.rejected.is_none())
+            .count();
+        if queued >= limits.max_queue {
+            return Some(format!(
+                "{queued} messages already wait for the host (the limit is {})",
+                limits.max_queue
+            ));
+        }
+        None
+    }
+
+    /// Approves the sale offline and queues its advice: the request that
+    /// could not be sent becomes an advice (0220) carrying the offline
+    /// response code and authorization code, with the same STAN, sent by
+    /// the forwarder when the host is back.
+    fn approve_offline(
+        &mut self,
+        entry_id: u64,
+        request: &Message,
+        stan: u32,
+    ) -> Result<(), EngineError> {
+        let d = Arc::clone(&self.dialect);
+        let advice = d
+            .profile
+            .txn(TxnKind::Advice)
+            .cloned()
+            .ok_or_else(|| self.dialect_err("has no coding for advices"))?;
+        let mut m = request.clone();
+        m.set_mti(&advice.mti)
+            .map_err(|e| self.dialect_err(e.to_string()))?;
+        if let Some(pc) = &advice.processing_code {
+            d.set_text(&mut m, "processing_code", pc)?;
+        }
+        for (element, value) in &advice.set {
+            d.set_text(&mut m, element, value)?;
+        }
+        let auth_code = format!("OFF{:03}", stan % 1000);
+        d.set_text(&mut m, "response_code", OFFLINE_CODE)?;
+        d.set_text(&mut m, "auth_code", &auth_code)?;
+        m.remove(64);
+        m.remove(128);
+        for card_data in ["pin_block", "track2", "icc_data", "pan", "expiry"] {
+            d.clear_element(&mut m, card_data);
+        }
+        let item = PendingItem {
+            entry: entry_id,
+            kind: PendingKind::Repeat,
+            armed: true,
+            message: hex::encode_upper(d.encode(&m)?),
+            first_mti: advice.mti.clone(),
+            repeat_mti: repeat_mti(&advice.mti),
+            attempts: 0,
+            reason: "approved offline; the advice waits for the host".into(),
+            stan,
+            created_at: Local::now().to_rfc3339(),
+            rejected: None,
+        };
+        self.state.pending.push(item);
+        if let Some(e) = self.state.entry_mut(entry_id) {
+            e.status = Status::OfflineApproved;
+            e.offline = true;
+            e.response_code = Some(OFFLINE_CODE.into());
+            e.auth_code = Some(auth_code);
+        }
+        self.save()
     }
 
     /// The reversal of `request`, written ahead unarmed.
@@ -1056,6 +1278,8 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             attempts: 0,
             reason: String::new(),
             stan,
+            created_at: Local::now().to_rfc3339(),
+            rejected: None,
         })
     }
 
@@ -1084,6 +1308,8 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             attempts: 0,
             reason: String::new(),
             stan,
+            created_at: Local::now().to_rfc3339(),
+            rejected: None,
         })
     }
 
@@ -1151,7 +1377,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 journal_id: entry_id,
             };
         };
-        let approved = e.status == Status::Approved;
+        let approved = matches!(e.status, Status::Approved | Status::OfflineApproved);
         let (message, message_zh, action) = match (e.status, &e.response_code) {
             (Status::Reversed, _) => (
                 "No valid answer from the host; the transaction was reversed and nothing was charged".to_string(),
@@ -1235,7 +1461,14 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     /// and settlement refuses to run while something cannot be delivered.
     pub async fn settle(&mut self) -> Result<SettlementOutcome, EngineError> {
         let keys = self.session_keys_cached()?;
-        let pending_sent = self.require_pending_cleared().await?;
+        let before = self.state.pending.iter().filter(|p| p.armed).count();
+        if let Some(e) = self.require_pending_cleared().await? {
+            return Err(EngineError::PendingNotCleared {
+                count: before,
+                reason: e.to_string(),
+            });
+        }
+        let pending_sent = Vec::new();
         let now = Local::now();
         let totals = self.totals();
         let profile = self
@@ -1278,8 +1511,15 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             uploaded = self.upload_batch(&keys, &totals).await?;
         }
         let batch = self.state.batch_number;
-        for e in self.state.entries.iter_mut().filter(|e| e.batch == batch) {
+        let settled_at = now.to_rfc3339();
+        for e in self
+            .state
+            .entries
+            .iter_mut()
+            .filter(|e| e.batch == batch && !e.settled)
+        {
             e.settled = true;
+            e.settled_at = Some(settled_at.clone());
         }
         self.state.settlements.push(SettlementRecord {
             batch,
@@ -1289,15 +1529,19 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             uploaded,
         });
         self.state.batch_number = batch % 999_999 + 1;
-        let oldest_kept = batch.saturating_sub(KEEP_SETTLED_BATCHES - 1);
-        // Keep recent batches for history and reprint, and any pre-authorization
-        // that can still be completed.
+        self.save()?;
+        if let Some(days) = self.config.retention_days {
+            let pruned = self.store.prune(days)?;
+            tracing::info!(pruned, days, "journal retention applied");
+        }
+        // The journal keeps the history; memory keeps what flows need: today's
+        // entries (daily limits, voids) and pre-authorizations still open.
+        let today = now.date_naive().to_string();
         self.state.entries.retain(|e| {
             !e.settled
-                || e.batch >= oldest_kept
+                || e.at.starts_with(&today)
                 || (e.kind == TxnKind::Preauth && e.status == Status::Approved)
         });
-        self.save()?;
         Ok(SettlementOutcome {
             batch: format!("{batch:06}"),
             next_batch: format!("{:06}", self.state.batch_number),
@@ -1444,6 +1688,8 @@ fn describe_state(kind: TxnKind, status: Status) -> String {
         Status::ReversalPending => "waiting to be reversed",
         Status::Reversed => "reversed",
         Status::Voided => "already voided",
+        Status::OfflineApproved => "approved offline, not yet confirmed by the host",
+        Status::AdviceRejected => "approved offline but refused by the host",
         Status::Completed => "already completed",
         Status::RepeatPending => "waiting for the host's confirmation",
     };

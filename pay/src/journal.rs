@@ -1,0 +1,937 @@
+//! The journal of record: SQLite (WAL, `synchronous=FULL`), one database
+//! transaction per state change.
+//!
+//! The engine keeps its working state in memory and calls
+//! [`StateStore::save`] after every change and before every request leaves
+//! (write-ahead). [`SqliteJournal::save`] writes exactly what changed since
+//! the previous save — new and changed entries with a status event each,
+//! the store-and-forward queue, counters, session, sign-ins, settlements —
+//! in one transaction, and returns only when it is on disk. History stays in
+//! the database; memory holds the open batch, today's entries and open
+//! pre-authorizations.
+//!
+//! Why SQLite and not sled: see ARCHITECTURE.md and docs/reliability.md.
+//!
+//! Card data at rest: PAN and expiry are sealed (ChaCha20-Poly1305) by the
+//! engine before they reach the journal; the journal keeps the masked PAN
+//! and last four digits in clear for display and search. Track data and
+//! PIN blocks never reach it.
+//!
+//! A damaged database is never silently replaced by an empty one: after an
+//! unclean shutdown the journal runs `PRAGMA integrity_check`; if it fails
+//! (or the file cannot be opened) the files are moved aside untouched, a
+//! marker is left, and opening keeps failing with a message saying how to
+//! restore a backup or, deliberately, start a new journal.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Local;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::engine::state::{
+    Entry, OriginalRef, PendingItem, Session, SettlementRecord, SignInRecord, StateStore, Status,
+    StoreError, TerminalState,
+};
+use crate::iso8583::TxnKind;
+
+const DB_FILE: &str = "journal.db";
+const MARKER: &str = "journal.db.needs-recovery";
+const SCHEMA_VERSION: i64 = 1;
+const ARCHIVE_MAGIC: &[u8; 8] = b"TILLJNL1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    stan INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    local_date TEXT NOT NULL,
+    local_time TEXT NOT NULL,
+    mti TEXT NOT NULL,
+    processing_code TEXT,
+    amount INTEGER,
+    currency INTEGER NOT NULL,
+    pan_masked TEXT,
+    last4 TEXT,
+    card_sealed TEXT,
+    status TEXT NOT NULL,
+    response_code TEXT,
+    rrn TEXT,
+    auth_code TEXT,
+    original_rrn TEXT,
+    original_entry INTEGER,
+    settled INTEGER NOT NULL DEFAULT 0,
+    settled_at TEXT,
+    offline INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS entries_rrn ON entries(rrn);
+CREATE INDEX IF NOT EXISTS entries_open ON entries(settled, batch);
+CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
+CREATE INDEX IF NOT EXISTS entries_last4 ON entries(last4);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    response_code TEXT
+);
+CREATE INDEX IF NOT EXISTS events_entry ON events(entry);
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY,
+    entry INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sign_ins (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settlements (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+";
+
+/// Search criteria for journal history (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Local date `YYYY-MM-DD`.
+    pub date: Option<String>,
+    /// Last four digits of the card.
+    pub last4: Option<String>,
+    /// Amount in minor units.
+    pub amount: Option<u64>,
+    /// Retrieval reference number.
+    pub rrn: Option<String>,
+    /// Batch number.
+    pub batch: Option<u32>,
+    /// Status (snake_case name).
+    pub status: Option<String>,
+    /// Transaction kind (snake_case name).
+    pub kind: Option<String>,
+    /// At most this many, newest first (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One status change of an entry, as the journal recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatusEvent {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The new status (snake_case name).
+    pub status: String,
+    /// The response code at that point.
+    pub response_code: Option<String>,
+}
+
+/// What the journal's queue holds, for the operator and `tillctl saf status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStatus {
+    /// Items waiting to be sent.
+    pub depth: usize,
+    /// Of which reversals.
+    pub reversals: usize,
+    /// Of which advices and repeats.
+    pub advices: usize,
+    /// Items the host refused (kept, no longer sent).
+    pub rejected: usize,
+    /// Requests on their way whose reversal is written ahead (owed only if
+    /// their answer does not come).
+    pub in_flight: usize,
+    /// Age of the oldest waiting item, in seconds.
+    pub oldest_age_seconds: Option<i64>,
+    /// Offline approvals not yet accepted by the host.
+    pub offline_count: usize,
+    /// Their amount in minor units.
+    pub offline_amount: u64,
+}
+
+/// The SQLite journal.
+pub struct SqliteJournal {
+    conn: Connection,
+    dir: PathBuf,
+    checked: bool,
+    shadow_entries: HashMap<u64, Entry>,
+    shadow_pending: Vec<PendingItem>,
+    shadow_sign_ins: HashSet<String>,
+    shadow_settlements: HashSet<(u32, String)>,
+}
+
+impl std::fmt::Debug for SqliteJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteJournal")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn status_name(s: Status) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn status_from(name: &str) -> Option<Status> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+impl SqliteJournal {
+    /// Opens (or creates) the journal in `dir`.
+    ///
+    /// After an unclean shutdown the database is checked with `PRAGMA
+    /// integrity_check`; a damaged database is moved aside untouched and
+    /// the error says where and what to do.
+    pub fn open(dir: impl AsRef<Path>) -> Result<SqliteJournal, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        if dir.join(MARKER).exists() {
+            let moved = fs::read_to_string(dir.join(MARKER)).unwrap_or_default();
+            return Err(StoreError::Damaged {
+                path,
+                reason: format!(
+                    "it was found damaged earlier and moved aside to {}; restore a backup with \
+                     `tillctl journal import FILE`, or start an empty journal on purpose with `tillctl journal reset`",
+                    moved.trim()
+                ),
+            });
+        }
+        let existed = path.exists();
+        match Self::open_checked(&dir, &path, existed) {
+            Ok(j) => Ok(j),
+            Err(OpenFailure::Damaged(reason)) => {
+                let moved = move_aside(&dir, "damaged")?;
+                let _ = fs::write(dir.join(MARKER), moved.display().to_string());
+                Err(StoreError::Damaged {
+                    path,
+                    reason: format!(
+                        "{reason}; the files were moved aside untouched to {} for recovery — restore a backup with \
+                         `tillctl journal import FILE`, or start an empty journal on purpose with `tillctl journal reset`",
+                        moved.display()
+                    ),
+                })
+            }
+            Err(OpenFailure::Store(e)) => Err(e),
+        }
+    }
+
+    fn open_checked(dir: &Path, path: &Path, existed: bool) -> Result<SqliteJournal, OpenFailure> {
+        let damaged = |e: rusqlite::Error| OpenFailure::Damaged(format!("it cannot be read ({e})"));
+        let conn = Connection::open(path).map_err(damaged)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(damaged)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(damaged)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OpenFailure::Damaged(format!(
+                "it refuses write-ahead logging (journal mode {mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(damaged)?;
+        let mut existed_unclean = false;
+        if existed {
+            let clean: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'clean_shutdown'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(damaged)?;
+            if clean.as_deref() != Some("1") {
+                existed_unclean = true;
+                let verdict: Vec<String> = {
+                    let mut st = conn.prepare("PRAGMA integrity_check").map_err(damaged)?;
+                    st.query_map([], |r| r.get(0))
+                        .map_err(damaged)?
+                        .collect::<Result<_, _>>()
+                        .map_err(damaged)?
+                };
+                if verdict != ["ok"] {
+                    return Err(OpenFailure::Damaged(format!(
+                        "integrity check failed: {}",
+                        verdict.into_iter().take(3).collect::<Vec<_>>().join("; ")
+                    )));
+                }
+            }
+        }
+        conn.execute_batch(SCHEMA).map_err(damaged)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(damaged)?;
+        if version == 0 {
+            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                .map_err(damaged)?;
+        } else if version > SCHEMA_VERSION {
+            return Err(OpenFailure::Store(io_err(
+                path,
+                format!(
+                    "the journal was written by a newer Till (schema {version}); update this terminal's software"
+                ),
+            )));
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_shutdown', '0')",
+            [],
+        )
+        .map_err(damaged)?;
+        Ok(SqliteJournal {
+            conn,
+            dir: dir.to_path_buf(),
+            checked: existed_unclean,
+            shadow_entries: HashMap::new(),
+            shadow_pending: Vec::new(),
+            shadow_sign_ins: HashSet::new(),
+            shadow_settlements: HashSet::new(),
+        })
+    }
+
+    /// Whether opening ran the integrity check (after an unclean shutdown).
+    pub fn integrity_checked(&self) -> bool {
+        self.checked
+    }
+
+    /// The database file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(DB_FILE)
+    }
+
+    fn sql_err(&self, e: rusqlite::Error) -> StoreError {
+        io_err(&self.path(), e)
+    }
+
+    /// History, newest first.
+    pub fn search(&self, q: &Query) -> Result<Vec<Entry>, StoreError> {
+        let mut sql = String::from("SELECT * FROM entries WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(d) = &q.date {
+            sql.push_str(" AND substr(at, 1, 10) = ?");
+            args.push(d.clone().into());
+        }
+        if let Some(v) = &q.last4 {
+            sql.push_str(" AND last4 = ?");
+            args.push(v.clone().into());
+        }
+        if let Some(v) = q.amount {
+            sql.push_str(" AND amount = ?");
+            args.push((v as i64).into());
+        }
+        if let Some(v) = &q.rrn {
+            sql.push_str(" AND rrn = ?");
+            args.push(v.clone().into());
+        }
+        if let Some(v) = q.batch {
+            sql.push_str(" AND batch = ?");
+            args.push(i64::from(v).into());
+        }
+        if let Some(v) = &q.status {
+            sql.push_str(" AND status = ?");
+            args.push(v.clone().into());
+        }
+        if let Some(v) = &q.kind {
+            sql.push_str(" AND kind = ?");
+            args.push(v.clone().into());
+        }
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            q.limit.unwrap_or(100)
+        ));
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.sql_err(e))?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), row_entry)
+            .map_err(|e| self.sql_err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql_err(e))?;
+        Ok(rows)
+    }
+
+    /// One entry by journal id, with its status history.
+    pub fn show(&self, id: u64) -> Result<Option<(Entry, Vec<StatusEvent>)>, StoreError> {
+        let e = self
+            .conn
+            .query_row("SELECT * FROM entries WHERE id = ?", [id as i64], row_entry)
+            .optional()
+            .map_err(|e| self.sql_err(e))?;
+        let Some(e) = e else { return Ok(None) };
+        let mut st = self
+            .conn
+            .prepare("SELECT at, status, response_code FROM events WHERE entry = ? ORDER BY seq")
+            .map_err(|e| self.sql_err(e))?;
+        let events = st
+            .query_map([id as i64], |r| {
+                Ok(StatusEvent {
+                    at: r.get(0)?,
+                    status: r.get(1)?,
+                    response_code: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.sql_err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql_err(e))?;
+        Ok(Some((e, events)))
+    }
+
+    /// The queue as the operator sees it.
+    pub fn queue_status(&self) -> Result<QueueStatus, StoreError> {
+        let state = self.read_pending()?;
+        let mut s = QueueStatus::default();
+        let now = Local::now();
+        for p in &state {
+            if p.rejected.is_some() {
+                s.rejected += 1;
+                continue;
+            }
+            if !p.armed {
+                // A guard written ahead of a request still waiting for its answer.
+                s.in_flight += 1;
+                continue;
+            }
+            s.depth += 1;
+            match p.kind {
+                crate::engine::state::PendingKind::Reversal => s.reversals += 1,
+                crate::engine::state::PendingKind::Repeat => s.advices += 1,
+            }
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&p.created_at) {
+                let age = (now - t.with_timezone(&Local)).num_seconds();
+                s.oldest_age_seconds = Some(s.oldest_age_seconds.map_or(age, |a: i64| a.max(age)));
+            }
+        }
+        let (count, amount): (i64, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT count(*), sum(amount) FROM entries WHERE status = 'offline_approved'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.sql_err(e))?;
+        s.offline_count = count as usize;
+        s.offline_amount = amount.unwrap_or(0) as u64;
+        Ok(s)
+    }
+
+    fn read_pending(&self) -> Result<Vec<PendingItem>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT item FROM pending ORDER BY seq")
+            .map_err(|e| self.sql_err(e))?;
+        let items: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql_err(e))?;
+        items
+            .iter()
+            .map(|t| {
+                serde_json::from_str(t).map_err(|e| StoreError::Damaged {
+                    path: self.path(),
+                    reason: format!("a queued item is unreadable: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes settled entries whose batch was settled more than `days` days
+    /// ago, with their status history, except pre-authorizations that can
+    /// still be completed. Returns how many entries went.
+    pub fn prune(&mut self, days: u32) -> Result<usize, StoreError> {
+        let cutoff = (Local::now() - chrono::Duration::days(i64::from(days))).to_rfc3339();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
+        // Open pre-authorizations stay: they can still be completed.
+        const OLD: &str =
+            "settled = 1 AND settled_at < ?1 AND NOT (kind = 'preauth' AND status = 'approved')";
+        tx.execute(
+            &format!("DELETE FROM events WHERE entry IN (SELECT id FROM entries WHERE {OLD})"),
+            [&cutoff],
+        )
+        .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
+        let n = tx
+            .execute(&format!("DELETE FROM entries WHERE {OLD}"), [&cutoff])
+            .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
+        tx.commit()
+            .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
+        self.shadow_entries.retain(|_, e| {
+            !(e.settled && e.settled_at.as_deref().is_some_and(|s| s < cutoff.as_str()))
+        });
+        Ok(n)
+    }
+
+    /// Writes an encrypted backup of the whole journal to `dest`: a consistent
+    /// copy taken with SQLite's backup API, sealed with ChaCha20-Poly1305
+    /// under the device data key. Returns the number of entries in it.
+    pub fn export(&self, dest: &Path, data_key: &[u8]) -> Result<u64, StoreError> {
+        let tmp = self.dir.join("export.tmp");
+        let _ = fs::remove_file(&tmp);
+        {
+            let mut copy = Connection::open(&tmp).map_err(|e| io_err(&tmp, e))?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)
+                .map_err(|e| io_err(&tmp, e))?;
+            backup
+                .run_to_completion(256, Duration::ZERO, None)
+                .map_err(|e| io_err(&tmp, e))?;
+        }
+        let plain = zeroize::Zeroizing::new(fs::read(&tmp).map_err(|source| StoreError::Io {
+            path: tmp.clone(),
+            source,
+        })?);
+        let _ = fs::remove_file(&tmp);
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?;
+        let sealer = crate::engine::state::Sealer::new(data_key)?;
+        let sealed = sealer.seal(&plain)?;
+        let mut out = Vec::with_capacity(sealed.len() + 8);
+        out.extend_from_slice(ARCHIVE_MAGIC);
+        out.extend_from_slice(sealed.as_bytes());
+        write_durably(dest, &out)?;
+        Ok(count as u64)
+    }
+
+    /// Replaces the journal in `dir` with the backup in `archive`. Refuses
+    /// when the current journal still owes the host reversals or advices
+    /// (unless `force`), because restoring would forget them; the journal
+    /// replaced is kept beside it. Returns the number of entries restored.
+    pub fn import(
+        dir: &Path,
+        archive: &Path,
+        data_key: &[u8],
+        force: bool,
+    ) -> Result<u64, StoreError> {
+        let raw = fs::read(archive).map_err(|source| StoreError::Io {
+            path: archive.to_path_buf(),
+            source,
+        })?;
+        if raw.len() < ARCHIVE_MAGIC.len() || &raw[..8] != ARCHIVE_MAGIC {
+            return Err(StoreError::Damaged {
+                path: archive.to_path_buf(),
+                reason: "this is not a Till journal backup (made by `tillctl journal export`)"
+                    .into(),
+            });
+        }
+        let sealer = crate::engine::state::Sealer::new(data_key)?;
+        let text = std::str::from_utf8(&raw[8..]).map_err(|_| StoreError::Unseal)?;
+        let plain = sealer.open(text)?;
+        let staged = dir.join("import.tmp");
+        fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        write_durably(&staged, &plain)?;
+        let count = {
+            let c = Connection::open(&staged).map_err(|e| io_err(&staged, e))?;
+            let ok: String = c
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(|e| io_err(&staged, e))?;
+            if ok != "ok" {
+                let _ = fs::remove_file(&staged);
+                return Err(StoreError::Damaged {
+                    path: archive.to_path_buf(),
+                    reason: format!("the backup fails its integrity check: {ok}"),
+                });
+            }
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+                .map_err(|e| io_err(&staged, e))?;
+            n as u64
+        };
+        let current = dir.join(DB_FILE);
+        if current.exists() && !force {
+            let owed = SqliteJournal::open(dir)
+                .and_then(|j| j.queue_status())
+                .map(|q| q.depth)
+                .unwrap_or(0);
+            if owed > 0 {
+                let _ = fs::remove_file(&staged);
+                return Err(io_err(
+                    &current,
+                    format!(
+                        "the current journal still owes the host {owed} reversal(s) or advice(s); send them first \
+                         (`tillctl saf forward`) or import with --force to give them up"
+                    ),
+                ));
+            }
+        }
+        if current.exists() {
+            move_aside(dir, "before-import")?;
+        }
+        fs::rename(&staged, &current).map_err(|source| StoreError::Io {
+            path: current.clone(),
+            source,
+        })?;
+        let _ = fs::remove_file(dir.join(MARKER));
+        sync_dir(dir)?;
+        Ok(count)
+    }
+
+    /// Deliberately starts an empty journal after a damaged one was moved
+    /// aside (the marker that blocks opening is removed).
+    pub fn reset(dir: &Path) -> Result<(), StoreError> {
+        if dir.join(DB_FILE).exists() {
+            move_aside(dir, "reset")?;
+        }
+        let _ = fs::remove_file(dir.join(MARKER));
+        sync_dir(dir)
+    }
+
+    fn save_tx(
+        tx: &Transaction<'_>,
+        state: &TerminalState,
+        shadow: &ShadowView<'_>,
+    ) -> rusqlite::Result<()> {
+        let now = Local::now().to_rfc3339();
+        let mut meta =
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+        meta.execute(params!["last_stan", state.last_stan.to_string()])?;
+        meta.execute(params!["batch_number", state.batch_number.to_string()])?;
+        meta.execute(params!["next_entry", state.next_entry.to_string()])?;
+        meta.execute(params![
+            "session",
+            serde_json::to_string(&state.session).unwrap_or_default()
+        ])?;
+        for e in &state.entries {
+            let old = shadow.entries.get(&e.id);
+            if old == Some(e) {
+                continue;
+            }
+            upsert_entry(tx, e)?;
+            if old.is_none_or(|o| o.status != e.status || o.response_code != e.response_code) {
+                tx.prepare_cached(
+                    "INSERT INTO events (entry, at, status, response_code) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    e.id as i64,
+                    now,
+                    status_name(e.status),
+                    e.response_code
+                ])?;
+            }
+        }
+        if state.pending != *shadow.pending {
+            tx.execute("DELETE FROM pending", [])?;
+            let mut ins =
+                tx.prepare_cached("INSERT INTO pending (seq, entry, item) VALUES (?1, ?2, ?3)")?;
+            for (i, p) in state.pending.iter().enumerate() {
+                ins.execute(params![
+                    i as i64,
+                    p.entry as i64,
+                    serde_json::to_string(p).unwrap_or_default()
+                ])?;
+            }
+        }
+        for r in state
+            .sign_ins
+            .iter()
+            .filter(|r| !shadow.sign_ins.contains(&r.at))
+        {
+            tx.prepare_cached("INSERT INTO sign_ins (at, record) VALUES (?1, ?2)")?
+                .execute(params![r.at, serde_json::to_string(r).unwrap_or_default()])?;
+        }
+        for r in state
+            .settlements
+            .iter()
+            .filter(|r| !shadow.settlements.contains(&(r.batch, r.at.clone())))
+        {
+            tx.prepare_cached("INSERT INTO settlements (batch, at, record) VALUES (?1, ?2, ?3)")?
+                .execute(params![
+                    i64::from(r.batch),
+                    r.at,
+                    serde_json::to_string(r).unwrap_or_default()
+                ])?;
+        }
+        Ok(())
+    }
+}
+
+struct ShadowView<'a> {
+    entries: &'a HashMap<u64, Entry>,
+    pending: &'a Vec<PendingItem>,
+    sign_ins: &'a HashSet<String>,
+    settlements: &'a HashSet<(u32, String)>,
+}
+
+enum OpenFailure {
+    Damaged(String),
+    Store(StoreError),
+}
+
+impl Drop for SqliteJournal {
+    fn drop(&mut self) {
+        // A clean close: the next open may skip the integrity check.
+        let _ = self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_shutdown', '1')",
+            [],
+        );
+    }
+}
+
+impl StateStore for SqliteJournal {
+    fn load(&mut self) -> Result<TerminalState, StoreError> {
+        let mut s = TerminalState::default();
+        let meta = |key: &str| -> Result<Option<String>, StoreError> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.sql_err(e))
+        };
+        let num =
+            |v: Option<String>, default: u64| v.and_then(|v| v.parse().ok()).unwrap_or(default);
+        s.last_stan = num(meta("last_stan")?, 0) as u32;
+        s.batch_number = num(meta("batch_number")?, 1) as u32;
+        let max_id: Option<i64> = self
+            .conn
+            .query_row("SELECT max(id) FROM entries", [], |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?;
+        s.next_entry = num(meta("next_entry")?, 1).max(max_id.unwrap_or(0) as u64 + 1);
+        s.session = meta("session")?
+            .and_then(|v| serde_json::from_str::<Option<Session>>(&v).ok())
+            .flatten();
+        let today = Local::now().date_naive().to_string();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT * FROM entries WHERE settled = 0 OR substr(at, 1, 10) >= ?1 \
+                 OR (kind = 'preauth' AND status = 'approved') ORDER BY id",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        s.entries = st
+            .query_map([&today], row_entry)
+            .map_err(|e| self.sql_err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql_err(e))?;
+        drop(st);
+        s.pending = self.read_pending()?;
+        let mut st = self
+            .conn
+            .prepare("SELECT record FROM (SELECT seq, record FROM sign_ins ORDER BY seq DESC LIMIT 50) ORDER BY seq")
+            .map_err(|e| self.sql_err(e))?;
+        let recs: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql_err(e))?;
+        s.sign_ins = recs
+            .iter()
+            .filter_map(|t| serde_json::from_str::<SignInRecord>(t).ok())
+            .collect();
+        drop(st);
+        let mut st = self
+            .conn
+            .prepare("SELECT record FROM (SELECT seq, record FROM settlements ORDER BY seq DESC LIMIT 20) ORDER BY seq")
+            .map_err(|e| self.sql_err(e))?;
+        let recs: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.sql_err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.sql_err(e))?;
+        s.settlements = recs
+            .iter()
+            .filter_map(|t| serde_json::from_str::<SettlementRecord>(t).ok())
+            .collect();
+        drop(st);
+        self.shadow_entries = s.entries.iter().map(|e| (e.id, e.clone())).collect();
+        self.shadow_pending = s.pending.clone();
+        self.shadow_sign_ins = s.sign_ins.iter().map(|r| r.at.clone()).collect();
+        self.shadow_settlements = s
+            .settlements
+            .iter()
+            .map(|r| (r.batch, r.at.clone()))
+            .collect();
+        Ok(s)
+    }
+
+    fn save(&mut self, state: &TerminalState) -> Result<(), StoreError> {
+        let path = self.path();
+        let tx = self.conn.transaction().map_err(|e| io_err(&path, e))?;
+        let view = ShadowView {
+            entries: &self.shadow_entries,
+            pending: &self.shadow_pending,
+            sign_ins: &self.shadow_sign_ins,
+            settlements: &self.shadow_settlements,
+        };
+        Self::save_tx(&tx, state, &view).map_err(|e| io_err(&path, e))?;
+        tx.commit().map_err(|e| io_err(&path, e))?;
+        // What is on disk now.
+        for e in &state.entries {
+            if self.shadow_entries.get(&e.id) != Some(e) {
+                self.shadow_entries.insert(e.id, e.clone());
+            }
+        }
+        if self.shadow_entries.len() > state.entries.len() {
+            let live: HashSet<u64> = state.entries.iter().map(|e| e.id).collect();
+            self.shadow_entries.retain(|id, _| live.contains(id));
+        }
+        if self.shadow_pending != state.pending {
+            self.shadow_pending = state.pending.clone();
+        }
+        self.shadow_sign_ins
+            .extend(state.sign_ins.iter().map(|r| r.at.clone()));
+        self.shadow_settlements
+            .extend(state.settlements.iter().map(|r| (r.batch, r.at.clone())));
+        Ok(())
+    }
+
+    fn prune(&mut self, days: u32) -> Result<usize, StoreError> {
+        SqliteJournal::prune(self, days)
+    }
+
+    fn find_by_rrn(&mut self, rrn: &str) -> Result<Option<Entry>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT * FROM entries WHERE rrn = ? ORDER BY id DESC LIMIT 1",
+                [rrn],
+                row_entry,
+            )
+            .optional()
+            .map_err(|e| self.sql_err(e))
+    }
+}
+
+fn upsert_entry(tx: &Transaction<'_>, e: &Entry) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO entries (id, kind, batch, stan, at, local_date, local_time, mti, processing_code, amount, \
+         currency, pan_masked, last4, card_sealed, status, response_code, rrn, auth_code, original_rrn, original_entry, \
+         settled, settled_at, offline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21, ?22, ?23)",
+    )?
+    .execute(params![
+        e.id as i64,
+        e.kind.name(),
+        i64::from(e.batch),
+        i64::from(e.stan),
+        e.at,
+        e.local_date,
+        e.local_time,
+        e.mti,
+        e.processing_code,
+        e.amount.map(|a| a as i64),
+        i64::from(e.currency),
+        e.pan_masked,
+        e.pan_masked.as_deref().map(|m| m[m.len().saturating_sub(4)..].to_string()),
+        e.card_sealed,
+        status_name(e.status),
+        e.response_code,
+        e.rrn,
+        e.auth_code,
+        e.original.as_ref().map(|o| o.rrn.clone()),
+        e.original.as_ref().and_then(|o| o.entry).map(|id| id as i64),
+        e.settled,
+        e.settled_at,
+        e.offline,
+    ])
+}
+
+fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let bad = |col: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            col,
+            rusqlite::types::Type::Text,
+            format!("unknown {what}").into(),
+        )
+    };
+    let kind: String = r.get("kind")?;
+    let status: String = r.get("status")?;
+    let original_rrn: Option<String> = r.get("original_rrn")?;
+    let original_entry: Option<i64> = r.get("original_entry")?;
+    Ok(Entry {
+        id: r.get::<_, i64>("id")? as u64,
+        kind: kind
+            .parse::<TxnKind>()
+            .map_err(|_| bad(1, "transaction kind"))?,
+        batch: r.get::<_, i64>("batch")? as u32,
+        stan: r.get::<_, i64>("stan")? as u32,
+        at: r.get("at")?,
+        local_date: r.get("local_date")?,
+        local_time: r.get("local_time")?,
+        mti: r.get("mti")?,
+        processing_code: r.get("processing_code")?,
+        amount: r.get::<_, Option<i64>>("amount")?.map(|a| a as u64),
+        currency: r.get::<_, i64>("currency")? as u16,
+        pan_masked: r.get("pan_masked")?,
+        card_sealed: r.get("card_sealed")?,
+        status: status_from(&status).ok_or_else(|| bad(14, "status"))?,
+        response_code: r.get("response_code")?,
+        rrn: r.get("rrn")?,
+        auth_code: r.get("auth_code")?,
+        original: original_rrn.map(|rrn| OriginalRef {
+            rrn,
+            entry: original_entry.map(|i| i as u64),
+        }),
+        settled: r.get("settled")?,
+        settled_at: r.get("settled_at")?,
+        offline: r.get("offline")?,
+    })
+}
+
+/// Moves the database files aside under a name with `why` and the time;
+/// returns the new path of the database file.
+fn move_aside(dir: &Path, why: &str) -> Result<PathBuf, StoreError> {
+    let stamp = Local::now().format("%Y%m%dT%H%M%S%.3f");
+    let target = dir.join(format!("{DB_FILE}.{why}-{stamp}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = dir.join(format!("{DB_FILE}{suffix}"));
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", target.display()));
+            fs::rename(&from, &to).map_err(|source| StoreError::Io {
+                path: from.clone(),
+                source,
+            })?;
+        }
+    }
+    sync_dir(dir)?;
+    Ok(target)
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = PathBuf::from(format!("{}.partial", path.display()));
+    {
+        let mut f = fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)?;
+    if let Some(d) = path.parent() {
+        sync_dir(d)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let d = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    fs::File::open(d)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| StoreError::Io {
+            path: d.to_path_buf(),
+            source,
+        })
+}
