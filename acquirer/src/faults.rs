@@ -661,6 +661,20 @@ mod tests {
     }
 
     #[test]
+    fn a_probability_is_how_often_the_rule_fires() {
+        for p in [0.05, 0.15, 0.7] {
+            let mut plan =
+                FaultPlan::new(vec![rule(&format!("drop:advice@{p}"))], None, Some(3)).unwrap();
+            let advice = RequestClass::Txn(TxnKind::Advice);
+            let fired = (0..20_000)
+                .filter(|_| plan.choose(advice).is_some())
+                .count() as f64
+                / 20_000.0;
+            assert!((fired - p).abs() < 0.02, "@{p} fired {fired}");
+        }
+    }
+
+    #[test]
     fn control_file_is_reread_when_it_changes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("faults.toml");

@@ -33,8 +33,8 @@ use chrono::Local;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::engine::state::{
-    Entry, OriginalRef, PendingItem, Session, SettlementRecord, SignInRecord, StateStore, Status,
-    StoreError, TerminalState,
+    Entry, OriginalRef, PendingItem, PendingKind, Session, SettlementRecord, SignInRecord,
+    StateStore, Status, StoreError, TerminalState,
 };
 use crate::iso8583::TxnKind;
 
@@ -83,9 +83,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_entry ON events(entry);
 CREATE TABLE IF NOT EXISTS pending (
-    seq INTEGER PRIMARY KEY,
     entry INTEGER NOT NULL,
-    item TEXT NOT NULL
+    kind TEXT NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (entry, kind)
 );
 CREATE TABLE IF NOT EXISTS sign_ins (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -160,7 +161,7 @@ pub struct SqliteJournal {
     dir: PathBuf,
     checked: bool,
     shadow_entries: HashMap<u64, Entry>,
-    shadow_pending: Vec<PendingItem>,
+    shadow_pending: HashMap<(u64, PendingKind), PendingItem>,
     shadow_sign_ins: HashSet<String>,
     shadow_settlements: HashSet<(u32, String)>,
 }
@@ -185,6 +186,13 @@ fn status_name(s: Status) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+fn pending_kind_name(k: PendingKind) -> &'static str {
+    match k {
+        PendingKind::Reversal => "reversal",
+        PendingKind::Repeat => "repeat",
+    }
 }
 
 fn status_from(name: &str) -> Option<Status> {
@@ -300,7 +308,7 @@ impl SqliteJournal {
             dir: dir.to_path_buf(),
             checked: existed_unclean,
             shadow_entries: HashMap::new(),
-            shadow_pending: Vec::new(),
+            shadow_pending: HashMap::new(),
             shadow_sign_ins: HashSet::new(),
             shadow_settlements: HashSet::new(),
         })
@@ -432,7 +440,8 @@ impl SqliteJournal {
     fn read_pending(&self) -> Result<Vec<PendingItem>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT item FROM pending ORDER BY seq")
+            // Items are created with their entry, so entry order is queue order.
+            .prepare("SELECT item FROM pending ORDER BY entry, kind DESC")
             .map_err(|e| self.sql_err(e))?;
         let items: Vec<String> = st
             .query_map([], |r| r.get(0))
@@ -629,16 +638,24 @@ impl SqliteJournal {
                 ])?;
             }
         }
-        if state.pending != *shadow.pending {
-            tx.execute("DELETE FROM pending", [])?;
-            let mut ins =
-                tx.prepare_cached("INSERT INTO pending (seq, entry, item) VALUES (?1, ?2, ?3)")?;
-            for (i, p) in state.pending.iter().enumerate() {
-                ins.execute(params![
-                    i as i64,
+        for p in &state.pending {
+            if shadow.pending.get(&(p.entry, p.kind)) != Some(p) {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO pending (entry, kind, item) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![
                     p.entry as i64,
+                    pending_kind_name(p.kind),
                     serde_json::to_string(p).unwrap_or_default()
                 ])?;
+            }
+        }
+        if !shadow.pending.is_empty() {
+            let live: HashSet<(u64, PendingKind)> =
+                state.pending.iter().map(|p| (p.entry, p.kind)).collect();
+            for (entry, kind) in shadow.pending.keys().filter(|k| !live.contains(k)) {
+                tx.prepare_cached("DELETE FROM pending WHERE entry = ?1 AND kind = ?2")?
+                    .execute(params![*entry as i64, pending_kind_name(*kind)])?;
             }
         }
         for r in state
@@ -667,7 +684,7 @@ impl SqliteJournal {
 
 struct ShadowView<'a> {
     entries: &'a HashMap<u64, Entry>,
-    pending: &'a Vec<PendingItem>,
+    pending: &'a HashMap<(u64, PendingKind), PendingItem>,
     sign_ins: &'a HashSet<String>,
     settlements: &'a HashSet<(u32, String)>,
 }
@@ -752,7 +769,11 @@ impl StateStore for SqliteJournal {
             .collect();
         drop(st);
         self.shadow_entries = s.entries.iter().map(|e| (e.id, e.clone())).collect();
-        self.shadow_pending = s.pending.clone();
+        self.shadow_pending = s
+            .pending
+            .iter()
+            .map(|p| ((p.entry, p.kind), p.clone()))
+            .collect();
         self.shadow_sign_ins = s.sign_ins.iter().map(|r| r.at.clone()).collect();
         self.shadow_settlements = s
             .settlements
@@ -783,8 +804,15 @@ impl StateStore for SqliteJournal {
             let live: HashSet<u64> = state.entries.iter().map(|e| e.id).collect();
             self.shadow_entries.retain(|id, _| live.contains(id));
         }
-        if self.shadow_pending != state.pending {
-            self.shadow_pending = state.pending.clone();
+        for p in &state.pending {
+            if self.shadow_pending.get(&(p.entry, p.kind)) != Some(p) {
+                self.shadow_pending.insert((p.entry, p.kind), p.clone());
+            }
+        }
+        if self.shadow_pending.len() > state.pending.len() {
+            let live: HashSet<(u64, PendingKind)> =
+                state.pending.iter().map(|p| (p.entry, p.kind)).collect();
+            self.shadow_pending.retain(|k, _| live.contains(k));
         }
         self.shadow_sign_ins
             .extend(state.sign_ins.iter().map(|r| r.at.clone()));

@@ -765,3 +765,60 @@ async fn settlement_refuses_while_advices_cannot_be_sent() {
     let s = t.settle().await.unwrap();
     assert_eq!(s.totals.debit_amount, 1_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_forwarder_backs_off_while_the_host_is_away_then_delivers_in_order() {
+    use std::sync::Arc;
+    use till_pay::engine::forwarder;
+    use till_pay::link::Backoff;
+
+    let host = ScriptedHost::new("cup");
+    let store = SharedStore::default();
+    let mut t = offline_terminal(&host, &store);
+    t.sign_in().await.unwrap();
+    for minor in [1_000, 2_000] {
+        host.then(&[Act::Unreachable]);
+        assert!(t.run(sale_without_pin(minor)).await.unwrap().approved);
+    }
+    let sent_before = host.requests().len();
+    // Three rounds find the host away, then it answers.
+    host.then(&[Act::Unreachable, Act::Unreachable, Act::Unreachable]);
+    let terminal = Arc::new(tokio::sync::Mutex::new(t));
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        factor: 2.0,
+        jitter: 0.2,
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let start = tokio::time::Instant::now();
+    let task = tokio::spawn(forwarder::run(
+        Arc::clone(&terminal),
+        backoff,
+        Duration::from_secs(60),
+        wake,
+        stopped,
+    ));
+    while terminal.lock().await.queue_status().depth > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waited = start.elapsed();
+    let minimum: Duration = (1..=3).map(|n| backoff.bounds(n).0).sum();
+    assert!(
+        waited >= minimum,
+        "delivered after {waited:?}, before the backoff allows ({minimum:?})"
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let sent: Vec<String> = host.requests()[sent_before..]
+        .iter()
+        .map(|m| m.mti().to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        ["0220", "0220"],
+        "nothing went out while the host was away; then both advices, in order"
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}

@@ -124,6 +124,20 @@ impl Soak {
         self.finish()
     }
 
+    /// Waits for the process; kills it after `limit` and returns what it printed as `Err`.
+    fn wait_or_kill(mut self, limit: Duration) -> Result<Vec<Value>, Vec<Value>> {
+        let start = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(self.finish());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(self.finish())
+    }
+
     fn finish(&mut self) -> Vec<Value> {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
@@ -270,6 +284,27 @@ fn check(
     Ok(s)
 }
 
+/// What a stuck run left behind: the queue, and the ledger's last lines.
+fn diagnose(state: &Path, host: &Acquirer, lines: &[Value]) -> String {
+    use till_pay::engine::StateStore;
+    let queue = SqliteJournal::open(state).map(|mut j| {
+        let pending = j.load().map(|s| s.pending).unwrap_or_default();
+        pending
+            .iter()
+            .map(|p| {
+                format!(
+                    "{:?} entry {} armed {} attempts {} rejected {:?}: {}",
+                    p.kind, p.entry, p.armed, p.attempts, p.rejected, p.reason
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    let ledger = std::fs::read_to_string(&host.ledger).unwrap_or_default();
+    let tail: Vec<&str> = ledger.lines().rev().take(4).collect();
+    let printed: Vec<&Value> = lines.iter().rev().take(6).collect();
+    format!("queue: {queue:#?}\nlast lines printed: {printed:#?}\nledger tail: {tail:#?}")
+}
+
 fn faulty_acquirer(pki: &Pki, seed: u64) -> Acquirer {
     let seed = seed.to_string();
     Acquirer::start(
@@ -314,7 +349,14 @@ fn killed_at_random_points_never_loses_or_doubles_a_payment() {
     }
     net.set_down(false);
     let t = Soak::terminal(&net.addr, &pki.path(), &state, sales, seed + kills);
-    let last = t.wait(Duration::from_secs(600));
+    let limit = Duration::from_secs(env_num("TILL_CRASH_FINISH_SECS", 300));
+    let last = match t.wait_or_kill(limit) {
+        Ok(lines) => lines,
+        Err(lines) => panic!(
+            "the last run did not finish in {limit:?}; {}",
+            diagnose(&state, &host, &lines)
+        ),
+    };
     assert!(
         last.iter().any(|l| l["event"] == "done"),
         "the last run did not finish: {last:?}"

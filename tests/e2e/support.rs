@@ -1,7 +1,7 @@
 //! Starting the programs under test and talking to them.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -144,6 +144,7 @@ pub struct Acquirer {
     child: Option<Child>,
     pub addr: String,
     pub ledger: PathBuf,
+    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -152,6 +153,8 @@ impl Acquirer {
     pub fn start(pki: &Pki, dialect: &str, extra: &[&str]) -> Acquirer {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.jsonl");
+        // The log goes to a file: a pipe nobody reads would fill up and stop the host.
+        let log = dir.path().join("acquirer.log");
         let mut child = program(env!("CARGO_BIN_EXE_e2e-till-acquirer"))
             .args(["--listen", "127.0.0.1:0", "--dialect", dialect])
             .args(if extra.contains(&"--seed") {
@@ -165,7 +168,7 @@ impl Acquirer {
             .arg(&ledger)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -177,14 +180,15 @@ impl Acquirer {
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
         else {
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            let _ = child.wait();
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("till-acquirer did not start: {line:?}\n{err}");
         };
         Acquirer {
             addr: addr.to_string(),
             child: Some(child),
             ledger,
+            log,
             _dir: dir,
         }
     }
@@ -193,10 +197,8 @@ impl Acquirer {
     pub fn stop_and_stderr(mut self) -> String {
         let mut child = self.child.take().unwrap();
         let _ = child.kill();
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
         let _ = child.wait();
-        err
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

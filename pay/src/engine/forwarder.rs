@@ -23,11 +23,14 @@ pub struct Round {
     pub still_owed: usize,
 }
 
+/// Acknowledgements journaled together while draining (see [`Terminal::drain`]).
+pub const DRAIN_BATCH: usize = 50;
+
 /// Sends what is owed once; an error of the flows (not signed in, journal
 /// trouble) counts as nothing delivered.
 pub async fn forward_once<L: HostLink, S: StateStore>(terminal: &Mutex<Terminal<L, S>>) -> Round {
     let mut t = terminal.lock().await;
-    let delivered = match t.flush_pending().await {
+    let delivered = match t.drain(DRAIN_BATCH).await {
         Ok(reports) => reports.iter().filter(|r| r.acknowledged).count(),
         Err(e) => {
             tracing::warn!(error = %e, "forwarder could not send");

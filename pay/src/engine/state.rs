@@ -114,7 +114,7 @@ pub struct Entry {
 }
 
 /// Why something is owed to the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingKind {
     /// Undo a request whose outcome is unknown (0400/0401).

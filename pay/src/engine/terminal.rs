@@ -41,6 +41,8 @@ pub struct Terminal<L: HostLink, S: StateStore> {
     keys: Option<(String, WorkingKeys)>,
     /// Why the last attempt to send something owed could not connect.
     last_unreachable: Option<LinkError>,
+    /// A drain journals its progress in batches.
+    defer_saves: bool,
 }
 
 /// What came back for a request.
@@ -112,6 +114,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             state,
             keys: None,
             last_unreachable: None,
+            defer_saves: false,
         })
     }
 
@@ -431,16 +434,51 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     /// Sends the reversals and repeats owed to the host, oldest first, each up
     /// to the configured attempts; stops at the first that cannot be delivered.
     pub async fn flush_pending(&mut self) -> Result<Vec<PendingReport>, EngineError> {
+        self.drain(1).await
+    }
+
+    /// Sends what is owed like [`Terminal::flush_pending`], journaling the
+    /// progress once every `batch` acknowledged items instead of around each
+    /// one. A crash then loses at most `batch` acknowledgements, and those
+    /// items are sent again with the same STANs — the host answers a repeat
+    /// of an advice or reversal without applying it twice — so nothing is
+    /// lost or doubled; draining a long queue just costs far fewer fsyncs.
+    pub async fn drain(&mut self, batch: usize) -> Result<Vec<PendingReport>, EngineError> {
+        let batch = batch.max(1);
+        self.defer_saves = batch > 1;
         let mut reports = Vec::new();
-        while let Some(idx) = self.state.pending.iter().position(|p| p.armed) {
-            let report = self.send_pending(idx).await?;
-            let delivered = report.acknowledged;
-            reports.push(report);
-            if !delivered {
-                break;
+        let mut unsaved = 0;
+        let result = async {
+            while let Some(idx) = self.state.pending.iter().position(|p| p.armed) {
+                let report = self.send_pending(idx).await?;
+                let delivered = report.acknowledged;
+                reports.push(report);
+                unsaved += 1;
+                if unsaved >= batch {
+                    self.store.save(&self.state)?;
+                    unsaved = 0;
+                }
+                if !delivered {
+                    break;
+                }
             }
+            Ok::<(), EngineError>(())
         }
-        Ok(reports)
+        .await;
+        self.defer_saves = false;
+        if unsaved > 0 {
+            self.save()?;
+        }
+        result.map(|()| reports)
+    }
+
+    /// Journals now, unless a drain batches its saves.
+    fn save_unless_batched(&mut self) -> Result<(), EngineError> {
+        if self.defer_saves {
+            Ok(())
+        } else {
+            self.save()
+        }
     }
 
     async fn send_pending(&mut self, idx: usize) -> Result<PendingReport, EngineError> {
@@ -487,7 +525,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             // Count the attempt before it leaves, so a restart repeats rather than re-sends.
             self.state.pending[idx].attempts += 1;
             report.attempts = self.state.pending[idx].attempts;
-            self.save()?;
+            self.save_unless_batched()?;
             match self.exchange(&mut msg, maced.then_some(&keys.mac)).await? {
                 Reply::Answer(a) => {
                     let code = self
@@ -547,7 +585,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                     if item.kind == PendingKind::Repeat && approved {
                         self.apply_approval_effects(item.entry);
                     }
-                    self.save()?;
+                    self.save_unless_batched()?;
                     report.acknowledged = true;
                     return Ok(report);
                 }
@@ -555,7 +593,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                     // Certainly not sent: the next attempt is still the first.
                     self.state.pending[idx].attempts -= 1;
                     report.attempts = self.state.pending[idx].attempts;
-                    self.save()?;
+                    self.save_unless_batched()?;
                     report.reason = e.to_string();
                     report.host_unreachable = true;
                     self.last_unreachable = Some(e);
