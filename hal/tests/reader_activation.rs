@@ -68,9 +68,13 @@ fn self_test_fails_on_a_damaged_chip_and_the_reader_still_works_after() {
 #[test]
 fn a_clone_chip_has_no_reference_but_passes() {
     let model = Mfrc522Model::new(ChipVersion::Other(0x88));
-    let mut reader =
-        Mfrc522Reader::new(model.spi(), model.reset_pin(), model.delay(), ReaderOptions::default())
-            .unwrap();
+    let mut reader = Mfrc522Reader::new(
+        model.spi(),
+        model.reset_pin(),
+        model.delay(),
+        ReaderOptions::default(),
+    )
+    .unwrap();
     let result = reader.self_test().unwrap();
     assert_eq!(result.digital, DigitalSelfTest::NoReference);
     assert!(result.passed());
@@ -80,9 +84,14 @@ fn a_clone_chip_has_no_reference_but_passes() {
 fn a_disconnected_chip_is_named() {
     let model = Mfrc522Model::new(ChipVersion::V2);
     model.disconnect(true);
-    let err = Mfrc522Reader::new(model.spi(), model.reset_pin(), model.delay(), ReaderOptions::default())
-        .err()
-        .expect("no chip, no reader");
+    let err = Mfrc522Reader::new(
+        model.spi(),
+        model.reset_pin(),
+        model.delay(),
+        ReaderOptions::default(),
+    )
+    .err()
+    .expect("no chip, no reader");
     assert!(err.to_string().contains("no MFRC522 answers"), "{err}");
     assert!(!err.is_retryable());
 }
@@ -103,14 +112,20 @@ fn activates_cards_with_4_7_and_10_byte_uids() {
         assert_eq!(info.atqa, identity(uid, ATS_FULL).atqa);
         assert_eq!(info.ats.raw, ATS_FULL);
         assert_eq!(model.card_state(id), Some(PiccState::Protocol));
-        assert_eq!(reader.transmit(&[0x80, 0xCA, 0x9F, 0x36, 0x00]).unwrap(), [0x80, 0xCA, 0x9F, 0x36, 0x00, 0x90, 0x00]);
+        assert_eq!(
+            reader.transmit(&[0x80, 0xCA, 0x9F, 0x36, 0x00]).unwrap(),
+            [0x80, 0xCA, 0x9F, 0x36, 0x00, 0x90, 0x00]
+        );
     }
 }
 
 #[test]
 fn two_cards_are_refused_by_default() {
     let (mut reader, _model) = reader_with(
-        vec![card(&[0x11, 0x22, 0x33, 0x44]), card(&[0x11, 0x22, 0xB3, 0x44])],
+        vec![
+            card(&[0x11, 0x22, 0x33, 0x44]),
+            card(&[0x11, 0x22, 0xB3, 0x44]),
+        ],
         ReaderOptions::default(),
     );
     let err = reader.poll(POLL).unwrap_err();
@@ -141,7 +156,11 @@ fn two_colliding_cards_are_resolved_bit_by_bit() {
         let info = reader.poll(POLL).unwrap().expect("one card selected");
         // At each collided bit the driver takes 1: the UID with the higher
         // bit wins.
-        let (winner, loser) = if info.uid == a { (id_a, id_b) } else { (id_b, id_a) };
+        let (winner, loser) = if info.uid == a {
+            (id_a, id_b)
+        } else {
+            (id_b, id_a)
+        };
         assert!(info.uid == a || info.uid == b);
         assert_eq!(model.card_state(winner), Some(PiccState::Protocol));
         assert_ne!(model.card_state(loser), Some(PiccState::Protocol));
@@ -197,7 +216,10 @@ fn release_deselects_and_polling_with_reqa_skips_the_halted_card() {
     reader.poll(POLL).unwrap().unwrap();
     reader.release().unwrap();
     assert_eq!(model.card_state(id), Some(PiccState::Halt));
-    assert_eq!(reader.transmit(&[0]).unwrap_err().to_string(), "no card in the field — tap again");
+    assert_eq!(
+        reader.transmit(&[0]).unwrap_err().to_string(),
+        "no card in the field — tap again"
+    );
     reader
         .set_options(ReaderOptions {
             wake: Wake::Idle,
@@ -226,7 +248,10 @@ fn a_card_without_iso_14443_4_is_refused_and_halted() {
         Loopback,
     ));
     let err = reader.poll(POLL).unwrap_err();
-    assert!(matches!(err, ReaderError::NotIsoDep { sak: 0x08 }), "{err:?}");
+    assert!(
+        matches!(err, ReaderError::NotIsoDep { sak: 0x08 }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("insert or swipe"));
     assert_eq!(model.card_state(id), Some(PiccState::Halt));
 }
@@ -244,21 +269,72 @@ fn ats_variants_are_parsed() {
     }
     let cases = [
         // TL only: every default.
-        Case { ats: &[0x01], fsc: 32, fwi: 4, sfgi: 0, historical: &[], cid: true, nad: false },
+        Case {
+            ats: &[0x01],
+            fsc: 32,
+            fwi: 4,
+            sfgi: 0,
+            historical: &[],
+            cid: true,
+            nad: false,
+        },
         // T0 without interface bytes, FSCI 5.
-        Case { ats: &[0x02, 0x05], fsc: 64, fwi: 4, sfgi: 0, historical: &[], cid: true, nad: false },
+        Case {
+            ats: &[0x02, 0x05],
+            fsc: 64,
+            fwi: 4,
+            sfgi: 0,
+            historical: &[],
+            cid: true,
+            nad: false,
+        },
         // TB only: FWI 1, SFGI 2.
-        Case { ats: &[0x03, 0x20, 0x12], fsc: 16, fwi: 1, sfgi: 2, historical: &[], cid: true, nad: false },
+        Case {
+            ats: &[0x03, 0x20, 0x12],
+            fsc: 16,
+            fwi: 1,
+            sfgi: 2,
+            historical: &[],
+            cid: true,
+            nad: false,
+        },
         // TA TB TC, NAD+CID, historical bytes; FSCI 8 = 256.
-        Case { ats: &[0x08, 0x78, 0x00, 0x81, 0x03, 0xAB, 0xCD, 0xEF], fsc: 256, fwi: 8, sfgi: 1, historical: &[0xAB, 0xCD, 0xEF], cid: true, nad: true },
+        Case {
+            ats: &[0x08, 0x78, 0x00, 0x81, 0x03, 0xAB, 0xCD, 0xEF],
+            fsc: 256,
+            fwi: 8,
+            sfgi: 1,
+            historical: &[0xAB, 0xCD, 0xEF],
+            cid: true,
+            nad: true,
+        },
         // TC says neither; RFU FWI 15 and SFGI 15 read as defaults.
-        Case { ats: &[0x04, 0x62, 0xFF, 0x00], fsc: 32, fwi: 4, sfgi: 0, historical: &[], cid: false, nad: false },
+        Case {
+            ats: &[0x04, 0x62, 0xFF, 0x00],
+            fsc: 32,
+            fwi: 4,
+            sfgi: 0,
+            historical: &[],
+            cid: false,
+            nad: false,
+        },
         // FSCI 12 (RFU in 14443-4:2008) counts as 256.
-        Case { ats: &[0x02, 0x0C], fsc: 256, fwi: 4, sfgi: 0, historical: &[], cid: true, nad: false },
+        Case {
+            ats: &[0x02, 0x0C],
+            fsc: 256,
+            fwi: 4,
+            sfgi: 0,
+            historical: &[],
+            cid: true,
+            nad: false,
+        },
     ];
     for case in cases {
         let (mut reader, _model) = reader_with(
-            vec![VirtualCard::new(identity(&[9, 8, 7, 6], case.ats), Loopback)],
+            vec![VirtualCard::new(
+                identity(&[9, 8, 7, 6], case.ats),
+                Loopback,
+            )],
             ReaderOptions::default(),
         );
         let info = reader.poll(POLL).unwrap().expect("card");
@@ -286,7 +362,10 @@ fn malformed_ats_is_a_card_protocol_error() {
             ReaderOptions::default(),
         );
         let err = reader.poll(POLL).unwrap_err();
-        assert!(matches!(err, ReaderError::CardProtocol(_)), "{ats:02X?}: {err:?}");
+        assert!(
+            matches!(err, ReaderError::CardProtocol(_)),
+            "{ats:02X?}: {err:?}"
+        );
         assert!(err.to_string().contains("use another card"));
     }
 }
@@ -353,12 +432,16 @@ fn a_card_arriving_during_polling_is_found() {
     let (mut reader, model) = reader_with(vec![], ReaderOptions::default());
     assert_eq!(reader.poll(Duration::from_millis(30)).unwrap(), None);
     model.insert(card(&[4, 3, 2, 1]));
-    assert_eq!(reader.poll(Duration::from_millis(30)).unwrap().unwrap().uid, [4, 3, 2, 1]);
+    assert_eq!(
+        reader.poll(Duration::from_millis(30)).unwrap().unwrap().uid,
+        [4, 3, 2, 1]
+    );
 }
 
 #[test]
 fn activation_survives_a_garbled_answer() {
-    let (mut reader, model) = reader_with(vec![card(&[1, 2, 3, 4, 5, 6, 7])], ReaderOptions::default());
+    let (mut reader, model) =
+        reader_with(vec![card(&[1, 2, 3, 4, 5, 6, 7])], ReaderOptions::default());
     // The SAK of cascade level 1 arrives with a broken CRC.
     model.corrupt_crc_of_next(1);
     assert!(reader.poll(POLL).unwrap().is_some());

@@ -19,7 +19,9 @@ pub enum ReaderError {
     #[error("two cards in the field — present one card")]
     MultipleCards,
     /// The card answered, but garbled, after every retry.
-    #[error("the card could not be read ({detail}) — tap again, holding the card flat and still on the reader")]
+    #[error(
+        "the card could not be read ({detail}) — tap again, holding the card flat and still on the reader"
+    )]
     Unreadable {
         /// What went wrong on the last try (CRC error, collision, …).
         detail: String,

@@ -118,11 +118,7 @@ where
                 uid.extend_from_slice(&cl[1..4]);
             } else {
                 uid.extend_from_slice(&cl[0..4]);
-                return Ok(Selected {
-                    uid,
-                    sak,
-                    collided,
-                });
+                return Ok(Selected { uid, sak, collided });
             }
         }
         Err(Error::Protocol)

@@ -134,10 +134,7 @@ impl Ats {
 
     /// The largest frame the card accepts (FSC), in bytes.
     pub fn fsc(&self) -> usize {
-        FS_TABLE
-            .get(usize::from(self.fsci))
-            .copied()
-            .unwrap_or(256)
+        FS_TABLE.get(usize::from(self.fsci)).copied().unwrap_or(256)
     }
 
     /// Frame waiting time: (256 × 16 / fc) × 2^FWI.
@@ -148,11 +145,7 @@ impl Ats {
     /// Start-up frame guard time: how long to wait after the ATS before
     /// the next frame (0 when SFGI is 0).
     pub fn sfgt_us(&self) -> u64 {
-        if self.sfgi == 0 {
-            0
-        } else {
-            fwt_us(self.sfgi)
-        }
+        if self.sfgi == 0 { 0 } else { fwt_us(self.sfgi) }
     }
 
     /// Whether the card accepts a NAD.
@@ -238,9 +231,17 @@ impl Session {
 
 /// A block as the reader classifies it.
 enum Block<'a> {
-    I { number: u8, chaining: bool, inf: &'a [u8] },
-    Ack { number: u8 },
-    Wtx { wtxm: u8 },
+    I {
+        number: u8,
+        chaining: bool,
+        inf: &'a [u8],
+    },
+    Ack {
+        number: u8,
+    },
+    Wtx {
+        wtxm: u8,
+    },
     Invalid,
 }
 
@@ -501,7 +502,9 @@ mod tests {
 
     #[test]
     fn blocks_are_classified_strictly() {
-        assert!(matches!(classify(&[0x02, 0x90, 0x00]), Block::I { number: 0, chaining: false, inf } if inf == [0x90, 0x00]));
+        assert!(
+            matches!(classify(&[0x02, 0x90, 0x00]), Block::I { number: 0, chaining: false, inf } if inf == [0x90, 0x00])
+        );
         assert!(matches!(
             classify(&[0x13]),
             Block::I {
@@ -524,7 +527,7 @@ mod tests {
     fn fwt_follows_the_standard() {
         assert_eq!(fwt_us(0), 302);
         assert_eq!(fwt_us(4), 4_833);
-        assert_eq!(fwt_us(14), 4_949_079);
+        assert_eq!(fwt_us(14), 4_949_031);
         assert_eq!(fwt_us(15), fwt_us(14));
     }
 }

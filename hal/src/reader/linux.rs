@@ -64,9 +64,7 @@ fn open_spi(config: &LinuxReaderConfig) -> Result<SpidevDevice, ReaderError> {
             ErrorKind::NotFound => {
                 return ReaderError::SpiMissing { path: path.clone() };
             }
-            ErrorKind::PermissionDenied => {
-                "run as root or add the user to the spi group"
-            }
+            ErrorKind::PermissionDenied => "run as root or add the user to the spi group",
             _ => "check the SPI device tree overlay and the reader's wiring",
         };
         ReaderError::SpiOpen {

@@ -28,7 +28,9 @@ pub enum Error {
     )]
     Spi(spi::ErrorKind),
     /// Driving the reset line (NRSTPD) failed.
-    #[error("cannot drive the MFRC522 reset line ({0:?}) — check the reset GPIO in the device config")]
+    #[error(
+        "cannot drive the MFRC522 reset line ({0:?}) — check the reset GPIO in the device config"
+    )]
     ResetPin(digital::ErrorKind),
     /// VersionReg reads as a floating bus: no chip is answering.
     #[error(
@@ -474,10 +476,7 @@ where
             waited += u64::from(POLL_STEP_US);
         }
         self.command(cmd::IDLE)?;
-        Ok([
-            self.read(reg::CRC_RESULT_L)?,
-            self.read(reg::CRC_RESULT_H)?,
-        ])
+        Ok([self.read(reg::CRC_RESULT_L)?, self.read(reg::CRC_RESULT_H)?])
     }
 
     /// Sends one frame and returns what came back. `tx_last_bits` is the
@@ -672,7 +671,9 @@ mod tests {
 
     #[test]
     fn timer_settings_cover_the_requested_time() {
-        for us in [1u64, 25, 86, 1_000, 4_833, 25_000, 1_000_000, 4_949_000, 39_000_000] {
+        for us in [
+            1u64, 25, 86, 1_000, 4_833, 25_000, 1_000_000, 4_949_000, 39_000_000,
+        ] {
             let (p, r) = timer_setting(us);
             let period = timer_period_us(p, r);
             assert!(period + 1 >= us, "{us} µs → {period} µs");

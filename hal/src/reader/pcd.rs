@@ -36,7 +36,12 @@ where
     D: DelayNs,
 {
     /// Resets and initialises the chip; fails when no chip answers.
-    pub fn new(spi: SPI, reset: RST, delay: D, options: ReaderOptions) -> Result<Self, ReaderError> {
+    pub fn new(
+        spi: SPI,
+        reset: RST,
+        delay: D,
+        options: ReaderOptions,
+    ) -> Result<Self, ReaderError> {
         let mut chip = Mfrc522::new(spi, reset, delay);
         chip.init()?;
         if let Some(gain) = options.rx_gain {

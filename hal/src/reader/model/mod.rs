@@ -48,7 +48,8 @@
 //! as CRC errors).
 //!
 //! Faults for tests: [`Mfrc522Model::corrupt_crc_of_next`],
-//! [`Mfrc522Model::drop_next_responses`], [`Mfrc522Model::request_wtx`],
+//! [`Mfrc522Model::drop_next_responses`] (both after
+//! [`Mfrc522Model::delay_faults`] answers), [`Mfrc522Model::request_wtx`],
 //! [`Mfrc522Model::remove_after_frames`], several cards at once,
 //! [`Mfrc522Model::break_self_test`], [`Mfrc522Model::disconnect`].
 //!
@@ -200,6 +201,12 @@ impl Mfrc522Model {
         self.lock().faults.drop_responses = n;
     }
 
+    /// The CRC and drop faults spare the next `answers` card answers, so
+    /// that they strike inside a chain rather than at its start.
+    pub fn delay_faults(&self, answers: u32) {
+        self.lock().faults.delay = answers;
+    }
+
     /// The card answers its next APDU only after `times` S(WTX) requests
     /// of `wtxm` (1..=59), and then later than its plain FWT.
     pub fn request_wtx(&self, id: CardId, times: u32, wtxm: u8) {
@@ -243,6 +250,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Faults {
+    delay: u32,
     corrupt_crc: u32,
     drop_responses: u32,
     broken_self_test: bool,
@@ -652,7 +660,8 @@ impl Chip {
         self.com_irq |= regs::TX_IRQ;
         self.frames += 1;
         // A pause longer than half a bit blurs the bit: no card decodes it.
-        let understood = u32::from(self.regs[usize::from(reg::MOD_WIDTH)]) < tx_rate.etu_cycles() / 2;
+        let understood =
+            u32::from(self.regs[usize::from(reg::MOD_WIDTH)]) < tx_rate.etu_cycles() / 2;
         let mut answers = Vec::new();
         if self.field_on() && bits > 0 {
             let rf = RfFrame {
@@ -678,7 +687,13 @@ impl Chip {
         }
         let timer = self.timer_ns();
         answers.retain(|a| a.rate == rx_rate && timer.is_none_or(|t| a.latency_ns <= t));
-        if !answers.is_empty() && self.faults.drop_responses > 0 {
+        let faults_armed = if !answers.is_empty() && self.faults.delay > 0 {
+            self.faults.delay -= 1;
+            false
+        } else {
+            true
+        };
+        if faults_armed && !answers.is_empty() && self.faults.drop_responses > 0 {
             self.faults.drop_responses -= 1;
             answers.clear();
         }
@@ -689,7 +704,8 @@ impl Chip {
             }
             return;
         }
-        if self.faults.corrupt_crc > 0
+        if faults_armed
+            && self.faults.corrupt_crc > 0
             && let Some(answer) = answers.iter_mut().find(|a| a.has_crc)
             && let Some(last) = answer.bytes.last_mut()
         {
@@ -728,7 +744,7 @@ impl Chip {
         }
         if rx_mode & regs::CRC_EN != 0 && collision.is_none() {
             let n = bytes.len();
-            if received.len() % 8 != 0 || n < 2 {
+            if !received.len().is_multiple_of(8) || n < 2 {
                 self.error |= regs::CRC_ERR;
             } else {
                 if crc_a(&bytes[..n - 2], 0x6363) != bytes[n - 2..] {

@@ -129,7 +129,11 @@ impl VirtualCard {
     }
 
     pub(crate) fn power(&mut self, on: bool) {
-        self.state = if on { PiccState::Idle } else { PiccState::PowerOff };
+        self.state = if on {
+            PiccState::Idle
+        } else {
+            PiccState::PowerOff
+        };
         self.from_halt = false;
         self.level = 0;
         self.rates = (BitRate::Kbps106, BitRate::Kbps106);
@@ -210,7 +214,7 @@ impl VirtualCard {
         if frame.bits == 7 {
             return self.short_frame(bytes.first()? & 0x7F);
         }
-        let with_crc = frame.bits % 8 == 0
+        let with_crc = frame.bits.is_multiple_of(8)
             && bytes.len() >= 3
             && crc_a(&bytes[..bytes.len() - 2], 0x6363) == bytes[bytes.len() - 2..];
         match self.state {
