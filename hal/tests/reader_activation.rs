@@ -8,7 +8,7 @@ use till_hal::reader::card::PiccIdentity;
 use till_hal::reader::model::{Loopback, Mfrc522Model, PiccState, VirtualCard};
 use till_hal::reader::{
     BitRate, ChipVersion, CollisionPolicy, ContactlessReader, DigitalSelfTest, Mfrc522Reader,
-    ReaderError, ReaderOptions, SimulatedReader, Wake,
+    ReaderError, ReaderOptions, RxGain, SimulatedReader, Wake,
 };
 
 const POLL: Duration = Duration::from_millis(100);
@@ -450,4 +450,27 @@ fn activation_survives_a_garbled_answer() {
     let err = reader.poll(POLL).unwrap_err();
     assert!(matches!(err, ReaderError::Unreadable { .. }), "{err:?}");
     assert!(err.to_string().contains("hold"));
+}
+
+#[test]
+fn antenna_and_gain_are_set_in_the_chip() {
+    let (mut reader, model) = reader_with(vec![card(&[1, 2, 3, 4])], ReaderOptions::default());
+    // After init the field is off: no card is powered.
+    assert!(!reader.chip().field_is_on().unwrap());
+    assert_eq!(model.peek(0x14) & 0x03, 0x00);
+    reader
+        .set_options(ReaderOptions {
+            rx_gain: Some(RxGain::Db48),
+            ..ReaderOptions::default()
+        })
+        .unwrap();
+    assert_eq!(model.peek(0x26) & 0x70, 0x70);
+    assert!(reader.poll(POLL).unwrap().is_some());
+    assert_eq!(model.peek(0x14) & 0x03, 0x03);
+    reader.field_off().unwrap();
+    assert!(!reader.chip().field_is_on().unwrap());
+    // The self-test resets the chip; the configured gain is put back.
+    reader.self_test().unwrap();
+    assert_eq!(model.peek(0x26) & 0x70, 0x70);
+    assert_eq!(reader.chip().read_version().unwrap(), 0x92);
 }

@@ -18,6 +18,8 @@ use super::mfrc522::{BitRate, Mfrc522};
 const SAK_ISO_DEP: u8 = 0x20;
 /// What one REQA/WUPA without an answer costs (the chip timer's 1 ms).
 const REQUEST_COST: Duration = Duration::from_millis(1);
+/// Carrier time before the first request after the field comes on.
+const FIELD_GUARD: Duration = Duration::from_micros(5_100);
 
 /// A contactless reader built on an MFRC522, over any embedded-hal SPI
 /// device, reset pin and delay. [`Mfrc522Reader::open`] (Linux) and
@@ -136,8 +138,14 @@ where
     /// means the same on hardware and in the model.
     pub fn poll(&mut self, timeout: Duration) -> Result<Option<CardInfo>, ReaderError> {
         self.release()?;
-        self.chip.set_field(true)?;
         let mut elapsed = Duration::ZERO;
+        if !self.chip.field_is_on()? {
+            self.chip.set_field(true)?;
+            // Cards need up to 5 ms of unmodulated carrier to power up
+            // before they can answer (ISO 14443-3 §6.1; EMV's 5.1 ms).
+            self.chip.delay_us(FIELD_GUARD.as_micros() as u32);
+            elapsed += FIELD_GUARD;
+        }
         let mut failures = 0;
         let mut last_failure = None;
         loop {
