@@ -3,3 +3,4 @@
 //! cards that can sit in its field.
 
 pub mod card;
+pub mod virtual_emv;
