@@ -685,6 +685,29 @@ fn duplicated_and_contradicting_data_are_refused() {
 }
 
 #[test]
+fn terminal_data_a_card_echoes_does_not_replace_what_was_sent() {
+    let mut first = true;
+    let read = read_with(
+        Profile::Qvsdc,
+        on(READ_RECORD, |a| {
+            if !std::mem::take(&mut first) {
+                return a;
+            }
+            let (t, s) = split(&a);
+            let echo = Tlv::primitive(tags::AMOUNT_AUTHORISED, vec![0x99; 6]).unwrap();
+            join(&with_child(&t, echo), &s)
+        }),
+    )
+    .unwrap();
+    let request = IccRequest::parse(&read.icc_data).unwrap();
+    assert_eq!(request.input.amount_authorised, [0, 0, 0, 0, 0x42, 0x00]);
+    assert_eq!(
+        read.data(tags::AMOUNT_AUTHORISED),
+        Some(&[0, 0, 0, 0, 0x42, 0x00][..])
+    );
+}
+
+#[test]
 fn a_card_leaving_the_field_mid_read_is_a_transport_error() {
     for profile in [Profile::Qvsdc, Profile::Mchip] {
         let mut reads = 0;

@@ -931,11 +931,14 @@ impl Kernel {
             .get(tags::CARDHOLDER_NAME)
             .map(text)
             .filter(|n| !n.is_empty());
-        let mut all: BTreeMap<Tag, Zeroizing<Vec<u8>>> = terminal
-            .into_iter()
-            .map(|(tag, v)| (tag, Zeroizing::new(v)))
-            .collect();
-        all.extend(data.0);
+        // The terminal's values win: they are what the card was sent and
+        // what the cryptogram covers, whatever a card echoes back.
+        let mut all = data.0;
+        all.extend(
+            terminal
+                .into_iter()
+                .map(|(tag, v)| (tag, Zeroizing::new(v))),
+        );
         let mut icc = Vec::new();
         for &tag in &self.config.icc_data_tags {
             if let Some(v) = all.get(&tag)
