@@ -15,7 +15,23 @@
 //! balance = "5000.00"           # decimal, in the currency above
 //! status = "ok"                 # ok | lost | stolen | expired | blocked | issuer-unavailable
 //! pin_required = true           # default true
+//!
+//! [card.emv]                    # optional: the card is also a contactless EMV card
+//! profile = "qvsdc"             # qvsdc (Visa CVN 10) | mchip (Mastercard CVN 20)
+//! issuer_master_key = "0123456789ABCDEFFEDCBA9876543210"  # IMK-AC, 32 hex digits, test keys only
+//! aid = "A000000333010101"      # default: the profile's (A0000000031010 / A0000000041010)
+//! label = "UnionPay Debit"      # tag 50, up to 16 characters
+//! priority = 1                  # tag 87, 0 (none) to 15
+//! pan_sequence = "01"           # 5F34, two digits, default "00"
+//! cardholder_name = "ZHANG/SAN" # 5F20, 2 to 26 characters
+//! atc = 0                       # the virtual card's counter before its first transaction
+//! uid = "04A1B2C3D4E5F6"        # the virtual card's ISO 14443 UID (4, 7 or 10 bytes)
+//! ats = "0578808102"            # the virtual card's ATS, with its length byte
 //! ```
+//!
+//! The `[card.emv]` table is shared with Till's virtual cards
+//! (`till_hal::reader::virtual_emv`), which are personalised from the same
+//! file; the host uses it to verify the cards' ARQCs (see `docs/emv.md`).
 //!
 //! Only the static description lives here; balances, holds and PIN try
 //! counters change as the host runs and live in [`crate::host`].
@@ -25,7 +41,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 use till_pay::card::{Expiry, Pan};
-use till_pay::crypto::Pin;
+use till_pay::crypto::{KeyScheme, Pin, SecretKey};
+use till_pay::emv::issuer::{CardKey, CryptogramVersion};
 use till_pay::money::{Amount, Currency};
 
 /// The card file shipped with the simulator, used when no `--cards` is given.
@@ -116,6 +133,88 @@ pub struct Card {
     pub status: CardStatus,
     /// Whether a transaction that checks the PIN must carry one.
     pub pin_required: bool,
+    /// The card's contactless EMV application, if it has one.
+    pub emv: Option<CardEmv>,
+}
+
+/// The contactless EMV profiles of the card file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmvProfile {
+    /// Visa-like qVSDC: cryptogram in the GPO answer, Visa CVN 10.
+    Qvsdc,
+    /// Mastercard-like M/Chip: GENERATE AC, Mastercard CVN 20 (`14`).
+    Mchip,
+}
+
+impl EmvProfile {
+    /// The cryptogram version the profile's cards use.
+    pub fn cryptogram_version(self) -> CryptogramVersion {
+        match self {
+            EmvProfile::Qvsdc => CryptogramVersion::VisaCvn10,
+            EmvProfile::Mchip => CryptogramVersion::MastercardCvn20,
+        }
+    }
+
+    /// The AID the profile's cards have unless the file says otherwise.
+    pub fn default_aid(self) -> &'static [u8] {
+        match self {
+            EmvProfile::Qvsdc => &[0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10],
+            EmvProfile::Mchip => &[0xA0, 0x00, 0x00, 0x00, 0x04, 0x10, 0x10],
+        }
+    }
+}
+
+/// A card's contactless EMV application as the card file describes it:
+/// what the issuer needs to check its cryptograms, and what Till's
+/// virtual cards are personalised with.
+#[derive(Clone)]
+pub struct CardEmv {
+    /// The profile.
+    pub profile: EmvProfile,
+    /// The AID.
+    pub aid: Vec<u8>,
+    /// The application label (tag 50), if set.
+    pub label: Option<String>,
+    /// The application priority indicator (tag 87), if set.
+    pub priority: Option<u8>,
+    /// The PAN sequence number (5F34).
+    pub pan_sequence: u8,
+    /// The cardholder name (5F20), if the card has one.
+    pub cardholder_name: Option<String>,
+    /// The virtual card's counter before its first transaction.
+    pub atc: u16,
+    /// The virtual card's UID, if set.
+    pub uid: Option<Vec<u8>>,
+    /// The virtual card's ATS, if set.
+    pub ats: Option<Vec<u8>>,
+    issuer_master_key: SecretKey,
+    key: CardKey,
+}
+
+impl CardEmv {
+    /// The issuer master key for application cryptograms (a test key).
+    pub fn issuer_master_key(&self) -> &SecretKey {
+        &self.issuer_master_key
+    }
+
+    /// The card's application cryptogram key (derived from the issuer
+    /// master key, the PAN and the PAN sequence number).
+    pub fn key(&self) -> &CardKey {
+        &self.key
+    }
+}
+
+/// Never shows key material.
+impl fmt::Debug for CardEmv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardEmv")
+            .field("profile", &self.profile)
+            .field("aid", &hex::encode_upper(&self.aid))
+            .field("pan_sequence", &self.pan_sequence)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Card {
@@ -145,6 +244,7 @@ impl fmt::Debug for Card {
             .field("pan", &self.pan)
             .field("status", &self.status)
             .field("pin_required", &self.pin_required)
+            .field("emv", &self.emv.as_ref().map(|e| e.profile))
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +281,31 @@ struct CardEntry {
     status: CardStatus,
     #[serde(default = "yes")]
     pin_required: bool,
+    #[serde(default)]
+    emv: Option<EmvEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmvEntry {
+    profile: EmvProfile,
+    issuer_master_key: String,
+    #[serde(default)]
+    aid: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    priority: Option<u8>,
+    #[serde(default)]
+    pan_sequence: Option<String>,
+    #[serde(default)]
+    cardholder_name: Option<String>,
+    #[serde(default)]
+    atc: Option<u16>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    ats: Option<String>,
 }
 
 fn yes() -> bool {
@@ -293,6 +418,10 @@ fn parse_card(entry: CardEntry, currency: Currency) -> Result<Card, (Option<Stri
     };
     let opening_balance =
         Amount::parse(&entry.balance, currency).map_err(|e| fail(format!("balance: {e}")))?;
+    let emv = match entry.emv {
+        Some(e) => Some(parse_emv(e, &pan).map_err(|reason| fail(format!("emv.{reason}")))?),
+        None => None,
+    };
     Ok(Card {
         name: name.clone(),
         pan,
@@ -301,6 +430,83 @@ fn parse_card(entry: CardEntry, currency: Currency) -> Result<Card, (Option<Stri
         opening_balance,
         status: entry.status,
         pin_required: entry.pin_required,
+        emv,
+    })
+}
+
+/// Checks a `[card.emv]` table; the error starts with the key at fault.
+fn parse_emv(e: EmvEntry, pan: &Pan) -> Result<CardEmv, String> {
+    let printable = |s: &str| s.bytes().all(|b| (0x20..0x7F).contains(&b));
+    let issuer_master_key = SecretKey::from_hex(KeyScheme::Tdes, e.issuer_master_key.trim())
+        .ok()
+        .filter(|k| k.len() == 16)
+        .ok_or("issuer_master_key must be 32 hex digits (a double-length TDES key)")?;
+    let aid = match &e.aid {
+        Some(a) => hex::decode(a.trim())
+            .ok()
+            .filter(|a| (5..=16).contains(&a.len()))
+            .ok_or("aid must be 5 to 16 bytes in hex")?,
+        None => e.profile.default_aid().to_vec(),
+    };
+    if let Some(label) = &e.label
+        && (label.len() > 16 || !printable(label))
+    {
+        return Err("label must be up to 16 printable ASCII characters".into());
+    }
+    if e.priority.is_some_and(|p| p > 15) {
+        return Err("priority must be 0 (none) to 15".into());
+    }
+    let pan_sequence = match &e.pan_sequence {
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|_| p.trim().len() == 2)
+            .ok_or("pan_sequence must be two digits, e.g. \"01\"")?,
+        None => 0,
+    };
+    if let Some(name) = &e.cardholder_name
+        && (!(2..=26).contains(&name.len()) || !printable(name))
+    {
+        return Err("cardholder_name must be 2 to 26 printable ASCII characters".into());
+    }
+    let uid = match &e.uid {
+        Some(u) => Some(
+            hex::decode(u.trim())
+                .ok()
+                .filter(|u| matches!(u.len(), 4 | 7 | 10))
+                .ok_or("uid must be 4, 7 or 10 bytes in hex")?,
+        ),
+        None => None,
+    };
+    let ats = match &e.ats {
+        Some(a) => Some(
+            hex::decode(a.trim())
+                .ok()
+                .filter(|a| a.first().is_some_and(|tl| usize::from(*tl) == a.len()))
+                .ok_or("ats must be hex starting with its own length byte")?,
+        ),
+        None => None,
+    };
+    let key = CardKey::derive(
+        e.profile.cryptogram_version(),
+        &issuer_master_key,
+        pan.expose(),
+        pan_sequence,
+    )
+    .map_err(|err| format!("issuer_master_key: {err}"))?;
+    Ok(CardEmv {
+        profile: e.profile,
+        aid,
+        label: e.label,
+        priority: e.priority,
+        pan_sequence,
+        cardholder_name: e.cardholder_name,
+        atc: e.atc.unwrap_or(0),
+        uid,
+        ats,
+        issuer_master_key,
+        key,
     })
 }
 
@@ -413,5 +619,93 @@ mod tests {
         assert!(!card.has_pin());
         assert!(!card.pin_matches(&Pin::new("0000").unwrap()));
         assert_eq!(card.opening_balance, Amount(1000));
+    }
+
+    #[test]
+    fn emv_tables_are_read_and_kept() {
+        let db = CardDb::bundled().unwrap();
+        let visa = db
+            .by_name("visa-ok")
+            .unwrap()
+            .emv
+            .as_ref()
+            .expect("visa-ok is a chip card");
+        assert_eq!(visa.profile, EmvProfile::Qvsdc);
+        assert_eq!(visa.aid, EmvProfile::Qvsdc.default_aid());
+        assert_eq!(visa.pan_sequence, 1);
+        assert_eq!(visa.key().version(), CryptogramVersion::VisaCvn10);
+        let mc = db.by_name("mc-ok").unwrap().emv.as_ref().unwrap();
+        assert_eq!(mc.key().version(), CryptogramVersion::MastercardCvn20);
+        assert_eq!((mc.atc, mc.pan_sequence), (40, 2));
+        let cup = db.by_name("cup-ok").unwrap().emv.as_ref().unwrap();
+        assert_eq!(hex::encode_upper(&cup.aid), "A000000333010101");
+        assert_eq!(cup.label.as_deref(), Some("UnionPay Debit"));
+        assert!(db.by_name("cup-stolen").unwrap().emv.is_none());
+        let shown = format!("{cup:?}");
+        assert!(!shown.contains("8F4C2A6E"), "no key bytes: {shown}");
+    }
+
+    #[test]
+    fn emv_table_errors_name_the_card_and_the_key() {
+        let card = |emv: &str| {
+            format!(
+                "[[card]]\nname = \"chip\"\npan = \"4761739001010010\"\nexpiry = \"4912\"\npin = \"1234\"\n\
+                 balance = \"1\"\nstatus = \"ok\"\n[card.emv]\n{emv}\n"
+            )
+        };
+        let key = "issuer_master_key = \"0123456789ABCDEFFEDCBA9876543210\"";
+        let cases = [
+            (
+                card("profile = \"qvsdc\"\nissuer_master_key = \"0123\""),
+                "emv.issuer_master_key",
+            ),
+            (
+                card(&format!("profile = \"qvsdc\"\n{key}\naid = \"A0\"")),
+                "emv.aid",
+            ),
+            (
+                card(&format!(
+                    "profile = \"qvsdc\"\n{key}\npan_sequence = \"100\""
+                )),
+                "emv.pan_sequence",
+            ),
+            (
+                card(&format!("profile = \"qvsdc\"\n{key}\npriority = 20")),
+                "emv.priority",
+            ),
+            (
+                card(&format!(
+                    "profile = \"qvsdc\"\n{key}\nlabel = \"A LABEL LONGER THAN SIXTEEN\""
+                )),
+                "emv.label",
+            ),
+            (
+                card(&format!("profile = \"qvsdc\"\n{key}\nuid = \"01\"")),
+                "emv.uid",
+            ),
+            (
+                card(&format!("profile = \"qvsdc\"\n{key}\nats = \"0978\"")),
+                "emv.ats",
+            ),
+            (
+                card(&format!(
+                    "profile = \"qvsdc\"\n{key}\ncardholder_name = \"X\""
+                )),
+                "emv.cardholder_name",
+            ),
+            (card(&format!("profile = \"sda\"\n{key}")), "sda"),
+            (
+                card(&format!("profile = \"mchip\"\n{key}\npsn = \"01\"")),
+                "psn",
+            ),
+        ];
+        for (text, mentions) in cases {
+            let e = CardDb::from_toml("test.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(mentions), "{e}");
+            assert!(!e.contains("4761739001010010"), "{e}");
+            assert!(!e.contains("0123456789ABCDEF"), "{e}");
+        }
     }
 }

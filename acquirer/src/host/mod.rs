@@ -351,6 +351,8 @@ pub struct Host {
     terminals: BTreeMap<String, TerminalState>,
     txns: Vec<Txn>,
     by_rrn: HashMap<String, usize>,
+    /// The highest chip transaction counter (ATC) seen per card.
+    atcs: HashMap<usize, u16>,
     rrns: RrnSource,
     /// Whether ledger records carry the masked request and answer (costly;
     /// pointless when no ledger is written).
@@ -396,6 +398,7 @@ impl Host {
             terminals: BTreeMap::new(),
             txns: Vec::new(),
             by_rrn: HashMap::new(),
+            atcs: HashMap::new(),
             rrns: RrnSource::new(),
             record_messages: true,
         })

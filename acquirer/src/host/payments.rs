@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, Local};
 use till_pay::card::{Expiry, Track2, mask_pan};
 use till_pay::crypto::pinblock;
+use till_pay::emv::issuer::{CardKey, IccRequest, IssuerError};
 use till_pay::iso8583::{Message, Outcome, TxnKind};
 use till_pay::money::{Amount, Currency};
 use till_pay::security::WorkingKeys;
@@ -22,6 +23,15 @@ pub(super) struct Draft {
     card: Option<usize>,
     amount: Option<Amount>,
     original: Option<usize>,
+    /// A verified ARQC, to answer with an ARPC.
+    icc: Option<VerifiedIcc>,
+}
+
+/// An ARQC that verified, and the key that verified it.
+#[derive(Debug)]
+struct VerifiedIcc {
+    key: CardKey,
+    request: IccRequest,
 }
 
 impl Host {
@@ -75,6 +85,9 @@ impl Host {
             decision.rrn = Some(rrn);
             decision.auth_code = Some(offline_code.unwrap_or_else(reference::auth_code));
         }
+        if let Some(icc) = &draft.icc {
+            self.answer_icc(icc, decision.outcome, ans, &mut decision);
+        }
         let index = self.txns.len();
         self.txns.push(Txn {
             terminal: terminal.to_string(),
@@ -110,6 +123,7 @@ impl Host {
         let amount = self.positive_amount(draft, req)?;
         let card = self.card(draft, req)?;
         self.check_card(card, req, now)?;
+        self.check_icc(draft, card, req, amount)?;
         self.check_pin(card, req, keys)?;
         self.check_funds(card, amount)?;
         self.debit(card, amount);
@@ -150,6 +164,7 @@ impl Host {
         let amount = self.positive_amount(draft, req)?;
         let card = self.card(draft, req)?;
         self.check_card(card, req, now)?;
+        self.check_icc(draft, card, req, amount)?;
         self.check_pin(card, req, keys)?;
         self.check_funds(card, amount)?;
         self.accounts[card].held.0 += amount.0;
@@ -405,6 +420,107 @@ impl Host {
         Ok(())
     }
 
+    /// The chip's ARQC, when the request carries ICC data (field 55): the
+    /// card must have EMV keys on file, the data must be readable, its
+    /// amount (9F02) must be the request's, the cryptogram must verify
+    /// under the card's key, and its counter (9F36) must be above any the
+    /// host has seen for the card (else it is a replay). A cryptogram
+    /// that fails is a decline (`do_not_honour`), unreadable data a
+    /// `format_error`.
+    fn check_icc(
+        &mut self,
+        draft: &mut Draft,
+        card: usize,
+        req: &Message,
+        amount: Amount,
+    ) -> Step<()> {
+        let Some(icc) = self.dialect.get_bytes(req, "icc_data") else {
+            return Ok(());
+        };
+        let decline = |note: String| Refusal::new(Outcome::DoNotHonour, note);
+        let Some(emv) = &self.cards.cards()[card].emv else {
+            return Err(decline(
+                "the request carries ICC data but the card has no chip keys on file".into(),
+            ));
+        };
+        let request = IccRequest::parse(&icc)
+            .map_err(|e| Refusal::new(Outcome::FormatError, format!("ICC data (field 55): {e}")))?;
+        let icc_amount = bcd_number(&request.input.amount_authorised);
+        if icc_amount != Some(amount.0) {
+            return Err(decline(
+                "the ICC data's amount (9F02) is not the request's amount: \
+                 the cryptogram was made for another transaction"
+                    .into(),
+            ));
+        }
+        match emv.key().verify(&request) {
+            Ok(()) => {}
+            Err(
+                e @ (IssuerError::CryptogramMismatch { .. }
+                | IssuerError::NotArqc(_)
+                | IssuerError::IssuerApplicationData { .. }),
+            ) => {
+                return Err(decline(format!("chip cryptogram refused: {e}")));
+            }
+            Err(e) => {
+                return Err(Refusal::new(
+                    Outcome::FormatError,
+                    format!("ICC data (field 55): {e}"),
+                ));
+            }
+        }
+        let atc = request.input.atc_value();
+        if let Some(&last) = self.atcs.get(&card)
+            && atc <= last
+        {
+            return Err(decline(format!(
+                "chip cryptogram refused: its counter (ATC {atc:04X}) is not above the last one \
+                 seen for the card ({last:04X}); a replayed cryptogram"
+            )));
+        }
+        self.atcs.insert(card, atc);
+        draft.icc = Some(VerifiedIcc {
+            key: emv.key().clone(),
+            request,
+        });
+        Ok(())
+    }
+
+    /// Puts the ARPC for the decision's response code into the answer's
+    /// field 55 (tag 91), so the card can tell the answer is the issuer's.
+    fn answer_icc(
+        &self,
+        icc: &VerifiedIcc,
+        outcome: Outcome,
+        ans: &mut Message,
+        decision: &mut super::Decision,
+    ) {
+        let code = self.dialect.profile.code_for(outcome);
+        let set = icc
+            .key
+            .authorise(&icc.request, code)
+            .map_err(|e| e.to_string())
+            .and_then(|auth| {
+                self.dialect
+                    .set_bytes(ans, "icc_data", &auth.to_icc_data())
+                    .map_err(|e| e.to_string())
+            });
+        match set {
+            Ok(()) => {
+                let note = format!(
+                    "ARQC verified ({}, ATC {:04X}); ARPC for {code}",
+                    icc.key.version(),
+                    icc.request.input.atc_value()
+                );
+                decision.note = Some(match decision.note.take() {
+                    Some(n) => format!("{n}; {note}"),
+                    None => note,
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot answer with an ARPC"),
+        }
+    }
+
     /// The PIN, where the card has one: deciphered from the PIN block with
     /// the session's PIN key and the card number (format detected), and
     /// counted towards the lock when wrong.
@@ -501,4 +617,12 @@ impl Host {
         draft.original = Some(o);
         Ok(o)
     }
+}
+
+/// The number in packed BCD digits; `None` if a nibble is not a digit.
+fn bcd_number(bytes: &[u8]) -> Option<u64> {
+    bytes.iter().try_fold(0u64, |acc, b| {
+        let (hi, lo) = (u64::from(b >> 4), u64::from(b & 0x0F));
+        (hi < 10 && lo < 10).then_some(acc * 100 + hi * 10 + lo)
+    })
 }

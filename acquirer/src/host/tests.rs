@@ -61,6 +61,10 @@ struct Rig {
 
 impl Rig {
     fn new(dialect: &str) -> Rig {
+        Rig::with_cards(dialect, CardDb::bundled().unwrap())
+    }
+
+    fn with_cards(dialect: &str, cards: CardDb) -> Rig {
         let dialect = Dialect::load(dialect).unwrap();
         let scheme = Scheme::of(&dialect).unwrap();
         let tmk = SecretKey::generate(scheme.keys, 16).unwrap();
@@ -68,7 +72,7 @@ impl Rig {
         let mut host_keys = BTreeMap::new();
         host_keys.insert(TERMINAL.to_string(), tmk.expose_bytes().to_vec());
         host_keys.insert(OTHER_TERMINAL.to_string(), other.expose_bytes().to_vec());
-        let host = Host::new(dialect.clone(), &host_keys, CardDb::bundled().unwrap()).unwrap();
+        let host = Host::new(dialect.clone(), &host_keys, cards).unwrap();
         Rig {
             dialect,
             scheme,
@@ -1212,5 +1216,294 @@ impl Rig {
             .filter(|_| kind_is_maced(&self.dialect, class.kind()))
             .map(|k| k.mac.clone());
         seal(&self.dialect, &self.scheme, m, key.as_ref()).unwrap()
+    }
+}
+
+// ---- Chip (EMV contactless) data in field 55 ----
+
+mod chip {
+    use chrono::NaiveDate;
+    use till_hal::reader::card::CardApplication;
+    use till_hal::reader::virtual_emv::{self, VirtualCard};
+    use till_pay::emv::issuer::IccRequest;
+    use till_pay::emv::tlv::{self, Tag};
+    use till_pay::emv::{
+        ApduTransport, CardRead, Kernel, KernelConfig, Transaction, TransportError,
+    };
+    use till_pay::money::Currency;
+
+    use super::*;
+
+    /// Hands commands to the virtual card directly.
+    struct Direct<'a>(&'a mut dyn CardApplication);
+
+    impl ApduTransport for Direct<'_> {
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+            Ok(self.0.process(command))
+        }
+    }
+
+    fn virtual_card(name: &str) -> VirtualCard {
+        virtual_emv::bundled_cards()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap()
+    }
+
+    /// Taps `card` for `amount` on the rig's date.
+    fn tap(card: &mut VirtualCard, amount: u64) -> CardRead {
+        let when = NaiveDate::from_ymd_opt(2026, 6, 15)
+            .unwrap()
+            .and_hms_opt(10, 30, 0)
+            .unwrap();
+        Kernel::new(KernelConfig::default())
+            .read(
+                Direct(&mut card.application),
+                &Transaction::purchase(Amount(amount), Currency::CNY, when),
+            )
+            .unwrap()
+    }
+
+    impl Rig {
+        /// A contactless chip request: the card data the kernel read,
+        /// field 55, entry mode 071.
+        fn chip_request(
+            &mut self,
+            kind: TxnKind,
+            read: &CardRead,
+            icc_data: &[u8],
+            amount: u64,
+            pin: Option<&str>,
+        ) -> Message {
+            let pan = read.pan.expose().to_string();
+            let mut m = self.card_request(kind, &pan, amount, pin);
+            let d = &self.dialect;
+            d.set_text(&mut m, "pos_entry_mode", "071").unwrap();
+            d.set_text(&mut m, "expiry", &read.expiry.yymm()).unwrap();
+            d.set_bytes(&mut m, "icc_data", icc_data).unwrap();
+            m
+        }
+
+        fn chip_sale(&mut self, read: &CardRead, amount: u64, pin: Option<&str>) -> Reply {
+            let m = self.chip_request(TxnKind::Sale, read, &read.icc_data.clone(), amount, pin);
+            self.send(m)
+        }
+    }
+
+    /// The ARPC and ARC of an answer's field 55.
+    fn issuer_authentication(rig: &Rig, reply: &Reply) -> Option<([u8; 8], [u8; 2])> {
+        let icc = rig.dialect.get_bytes(&reply.message, "icc_data")?;
+        let objects = tlv::parse(&icc).unwrap();
+        let data = tlv::find(&objects, Tag::new(0x91))?.value()?;
+        assert_eq!(data.len(), 10);
+        Some((data[..8].try_into().unwrap(), data[8..].try_into().unwrap()))
+    }
+
+    /// The ARPC the card's issuer key gives for `read` and `arc`.
+    fn expected_arpc(rig: &Rig, card: &str, read: &CardRead, arc: &[u8; 2]) -> [u8; 8] {
+        let key = rig
+            .host
+            .cards()
+            .by_name(card)
+            .unwrap()
+            .emv
+            .as_ref()
+            .unwrap()
+            .key()
+            .clone();
+        let request = IccRequest::parse(&read.icc_data).unwrap();
+        key.arpc(request.input.atc, &request.cryptogram, *arc)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_verified_arqc_is_approved_with_an_arpc() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            for (card, pin) in [("visa-ok", "1234"), ("mc-ok", "4321"), ("cup-ok", "123456")] {
+                let mut vc = virtual_card(card);
+                let before = rig.balance_of(card);
+                let read = tap(&mut vc, 1250);
+                let reply = rig.chip_sale(&read, 1250, Some(pin));
+                assert_eq!(
+                    reply.code,
+                    rig.code(Outcome::Approved),
+                    "{name} {card}: {:?}",
+                    reply.record.note
+                );
+                assert_eq!(rig.balance_of(card), before - 1250);
+                let (arpc, arc) = issuer_authentication(&rig, &reply).expect("tag 91");
+                assert_eq!(&arc, b"00", "{name} {card}");
+                assert_eq!(
+                    arpc,
+                    expected_arpc(&rig, card, &read, b"00"),
+                    "{name} {card}"
+                );
+                let note = reply.record.note.clone().unwrap_or_default();
+                assert!(note.contains("ARQC verified"), "{name} {card}: {note}");
+                assert_no_full_pan(&reply.record);
+                let line = serde_json::to_string(&reply.record).unwrap();
+                assert!(
+                    !line.contains(&hex::encode_upper(arpc)),
+                    "field 55 is masked: {line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_chip_preauthorization_is_verified_too() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            let mut vc = virtual_card("mc-ok");
+            let read = tap(&mut vc, 700);
+            let m = rig.chip_request(TxnKind::Preauth, &read, &read.icc_data, 700, Some("4321"));
+            let reply = rig.send(m);
+            assert_eq!(
+                reply.code,
+                rig.code(Outcome::Approved),
+                "{name}: {:?}",
+                reply.record.note
+            );
+            assert!(issuer_authentication(&rig, &reply).is_some());
+            assert_eq!(rig.host.account("mc-ok").unwrap().held, Amount(700));
+            // Another card's cryptogram (a Visa one) under this card's number.
+            let other = tap(&mut virtual_card("visa-ok"), 700);
+            let m = rig.chip_request(TxnKind::Preauth, &read, &other.icc_data, 700, Some("4321"));
+            let reply = rig.send(m);
+            assert_eq!(
+                reply.code,
+                rig.code(Outcome::DoNotHonour),
+                "{name}: another card's cryptogram"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_cryptogram_is_declined_and_says_why() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            let mut vc = virtual_card("visa-ok");
+            let read = tap(&mut vc, 1250);
+            let before = rig.balance_of("visa-ok");
+            // Flip a bit of the ARQC (9F26 opens field 55).
+            let mut icc = read.icc_data.clone();
+            assert_eq!(&icc[..3], &[0x9F, 0x26, 0x08]);
+            icc[3] ^= 0x01;
+            let m = rig.chip_request(TxnKind::Sale, &read, &icc, 1250, Some("1234"));
+            let reply = rig.send(m);
+            assert_eq!(reply.code, "05", "{name}");
+            assert_eq!(reply.code, rig.code(Outcome::DoNotHonour));
+            let note = reply.record.note.clone().unwrap();
+            assert!(note.contains("ARQC does not verify"), "{note}");
+            assert_eq!(reply.record.outcome.as_deref(), Some("do_not_honour"));
+            assert!(
+                issuer_authentication(&rig, &reply).is_none(),
+                "no ARPC for a bad ARQC"
+            );
+            assert_eq!(rig.balance_of("visa-ok"), before);
+            // The same data for another amount than the card saw.
+            let m = rig.chip_request(TxnKind::Sale, &read, &read.icc_data, 1251, Some("1234"));
+            let reply = rig.send(m);
+            assert_eq!(reply.code, rig.code(Outcome::DoNotHonour), "{name}");
+            assert!(reply.record.note.clone().unwrap().contains("9F02"));
+            // Altered terminal data (the unpredictable number).
+            let request = IccRequest::parse(&read.icc_data).unwrap();
+            let un = request.input.unpredictable_number;
+            let at = read
+                .icc_data
+                .windows(7)
+                .position(|w| w[..3] == [0x9F, 0x37, 0x04] && w[3..] == un)
+                .unwrap();
+            let mut altered = read.icc_data.clone();
+            altered[at + 3] ^= 0x80;
+            let m = rig.chip_request(TxnKind::Sale, &read, &altered, 1250, Some("1234"));
+            assert_eq!(rig.send(m).code, rig.code(Outcome::DoNotHonour), "{name}");
+            // The genuine data still goes through, once.
+            let reply = rig.chip_sale(&read, 1250, Some("1234"));
+            assert_eq!(
+                reply.code,
+                rig.code(Outcome::Approved),
+                "{name}: {:?}",
+                reply.record.note
+            );
+            let replay = rig.chip_sale(&read, 1250, Some("1234"));
+            assert_eq!(
+                replay.code,
+                rig.code(Outcome::DoNotHonour),
+                "{name}: replayed"
+            );
+            assert!(replay.record.note.clone().unwrap().contains("replayed"));
+            // The card's next tap is fine.
+            let next = tap(&mut vc, 10);
+            assert_eq!(
+                rig.chip_sale(&next, 10, Some("1234")).code,
+                rig.code(Outcome::Approved)
+            );
+        }
+    }
+
+    #[test]
+    fn a_decline_after_a_good_arqc_carries_its_own_arpc() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            let mut vc = virtual_card("mc-low");
+            let read = tap(&mut vc, 10_000);
+            let reply = rig.chip_sale(&read, 10_000, Some("4321"));
+            assert_eq!(reply.code, "51", "{name}");
+            let (arpc, arc) = issuer_authentication(&rig, &reply).expect("tag 91");
+            assert_eq!(&arc, b"51");
+            assert_eq!(arpc, expected_arpc(&rig, "mc-low", &read, b"51"));
+        }
+    }
+
+    #[test]
+    fn unusable_chip_data_is_refused() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            let mut vc = virtual_card("visa-ok");
+            let read = tap(&mut vc, 500);
+            // Not BER-TLV.
+            let m = rig.chip_request(
+                TxnKind::Sale,
+                &read,
+                &[0x9F, 0x26, 0x09, 0x01],
+                500,
+                Some("1234"),
+            );
+            let reply = rig.send(m);
+            assert_eq!(reply.code, rig.code(Outcome::FormatError), "{name}");
+            assert!(reply.record.note.clone().unwrap().contains("field 55"));
+            // Without the ATC.
+            let objects: Vec<_> = tlv::parse(&read.icc_data)
+                .unwrap()
+                .into_iter()
+                .filter(|o| o.tag() != Tag::new(0x9F36))
+                .collect();
+            let m = rig.chip_request(
+                TxnKind::Sale,
+                &read,
+                &tlv::encode_all(&objects),
+                500,
+                Some("1234"),
+            );
+            let reply = rig.send(m);
+            assert_eq!(reply.code, rig.code(Outcome::FormatError), "{name}");
+            assert!(reply.record.note.clone().unwrap().contains("9F36"));
+        }
+        // A card the issuer has no chip keys for.
+        let cards = CardDb::from_toml(
+            "test",
+            "[[card]]\nname = \"plain\"\npan = \"4761739001010010\"\nexpiry = \"4912\"\npin = \"1234\"\nbalance = \"100\"\nstatus = \"ok\"\n",
+        )
+        .unwrap();
+        let mut rig = Rig::with_cards("cup", cards);
+        rig.sign_in();
+        let mut vc = virtual_card("visa-ok");
+        let read = tap(&mut vc, 500);
+        let reply = rig.chip_sale(&read, 500, Some("1234"));
+        assert_eq!(reply.code, rig.code(Outcome::DoNotHonour));
+        assert!(reply.record.note.clone().unwrap().contains("no chip keys"));
     }
 }

@@ -30,3 +30,4 @@ pub use linux::{LinuxReader, LinuxReaderConfig};
 pub use mfrc522::{BitRate, ChipVersion, RxGain};
 pub use pcd::Mfrc522Reader;
 pub use simulated::SimulatedReader;
+pub mod virtual_emv;
