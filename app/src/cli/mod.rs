@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod codec;
+mod devices;
 mod keys;
 mod pki;
 mod txn;
@@ -51,6 +52,16 @@ enum Command {
     Pinblock(keys::PinblockArgs),
     /// Compute a MAC over hex data on stdin.
     Mac(keys::MacArgs),
+    /// The terminal's devices: self-test, default configuration.
+    Devices {
+        #[command(subcommand)]
+        command: devices::DevicesCommand,
+    },
+    /// The receipt printer: test print.
+    Print {
+        #[command(subcommand)]
+        command: devices::PrintCommand,
+    },
 }
 
 /// What a command produced.
@@ -61,6 +72,9 @@ pub(crate) enum Done {
     Declined(serde_json::Value),
     /// Plain text to print; exit 0.
     Text(String),
+    /// JSON to print and a sentence for stderr; exit 1 (e.g. a self-test
+    /// whose report names the failed devices).
+    Failed(serde_json::Value, String),
 }
 
 /// A failure with a sentence for a person and a machine-readable kind.
@@ -109,6 +123,8 @@ pub fn main() -> ExitCode {
         Command::Iso8583 { command } => codec::run(command),
         Command::Pinblock(args) => keys::pinblock(args),
         Command::Mac(args) => keys::mac(args),
+        Command::Devices { command } => devices::run_devices(command),
+        Command::Print { command } => devices::run_print(command),
     };
     match result {
         Ok(Done::Json(v)) => {
@@ -122,6 +138,11 @@ pub fn main() -> ExitCode {
         Ok(Done::Text(t)) => {
             println!("{t}");
             ExitCode::SUCCESS
+        }
+        Ok(Done::Failed(v, why)) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            eprintln!("tillctl: {why}");
+            ExitCode::FAILURE
         }
         Err(f) => {
             println!(
