@@ -344,10 +344,17 @@ async fn drive<M: MatrixLines, E: ColumnEdges>(
     let origin = tokio::time::Instant::now();
     let mut debouncer = Debouncer::new(layout, timing.debounce);
     let settle = timing.settle;
-    // Short settles spin on the thread: a timer could not be that precise
-    // and the whole scan takes microseconds.
+    // Short settles spin: thread::sleep would take 50 µs or more for a
+    // 5 µs wait, four times per scan. Long ones (slow simulated lines)
+    // sleep; they block this task's thread only for the scan.
     let mut settle_fn = move || {
-        if !settle.is_zero() {
+        if settle.is_zero() {
+        } else if settle < Duration::from_micros(200) {
+            let until = std::time::Instant::now() + settle;
+            while std::time::Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        } else {
             std::thread::sleep(settle);
         }
     };

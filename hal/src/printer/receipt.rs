@@ -105,7 +105,7 @@ pub fn text_columns(s: &str) -> usize {
 }
 
 /// Splits `s` into pieces of at most `width` columns.
-fn wrap(s: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(s: &str, width: usize) -> Vec<String> {
     let mut out = vec![String::new()];
     let mut used = 0;
     for c in s.chars() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::decode::{Element, Interpreter, Line};
 use super::escpos::Align;
-use super::receipt::{char_columns, text_columns};
+use super::receipt::{char_columns, text_columns, wrap};
 use super::{PaperWidth, PrinterLink};
 
 /// What the simulated printer reports.
@@ -222,7 +222,8 @@ fn place(text: &str, align: Align, columns: usize) -> String {
 }
 
 /// A receipt as plain text: lines placed by their alignment (double-width
-/// text counts double), QR codes and barcodes as `[QR …]` / `[BARCODE …]`.
+/// text spaced out), a QR code as `[QR CODE]` over its payload, barcodes as
+/// `[BARCODE data]`, the cut as a dashed line.
 pub fn render_text(page: &[Element], width: PaperWidth) -> String {
     let columns = width.columns();
     let mut out = String::new();
@@ -248,20 +249,18 @@ pub fn render_text(page: &[Element], width: PaperWidth) -> String {
             }
             Element::Feed(n) => out.push_str(&"\n".repeat(usize::from(*n))),
             Element::Qr { data, align, .. } => {
-                out.push_str(&place(
-                    &format!("[QR {}]", String::from_utf8_lossy(data)),
-                    *align,
-                    columns,
-                ));
+                out.push_str(&place("[QR CODE]", *align, columns));
                 out.push('\n');
+                for piece in wrap(&String::from_utf8_lossy(data), columns) {
+                    out.push_str(&place(&piece, *align, columns));
+                    out.push('\n');
+                }
             }
             Element::Barcode { data, .. } => {
                 out.push_str(&place(&format!("[BARCODE {data}]"), Align::Center, columns));
                 out.push('\n');
             }
-            Element::Cut { .. } => {
-                out.push_str(&format!("{}\n", "✂ ".repeat(columns / 2).trim_end()))
-            }
+            Element::Cut { .. } => out.push_str(&format!("{:-^columns$}\n", " cut ")),
             _ => {}
         }
     }
