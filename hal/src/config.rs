@@ -400,16 +400,6 @@ impl DevicesConfig {
             let inner = e.into_inner();
             let line = line_of(inner.span());
             let message = inner.message().to_string();
-            if key == "." || key.is_empty() {
-                // An unknown section: serde names it in the message.
-                return ConfigError::key_error(
-                    "(top level)",
-                    format!(
-                        "{message} (line {line}); the sections are [reader], [keypad], \
-                         [printer] and [scanner]"
-                    ),
-                );
-            }
             if message.starts_with("unknown field") {
                 return ConfigError::key_error(
                     &key,

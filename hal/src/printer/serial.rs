@@ -78,6 +78,13 @@ impl SerialLink {
         }
     }
 
+    /// Waits until every byte written has left the UART (tcdrain), bounded
+    /// by the write timeout.
+    pub fn drain(&mut self) -> std::io::Result<()> {
+        self.port.set_timeout(self.write_timeout).map_err(std::io::Error::from)?;
+        self.port.flush()
+    }
+
     /// Reads what is available into `buf` within `timeout` (0 on timeout).
     pub(crate) fn read_some(
         &mut self,
