@@ -72,8 +72,7 @@ pub type ReaderCheck<'a> = &'a dyn Fn(&ReaderConfig) -> DeviceReport;
 /// Checks every device the configuration names. Blocking; takes up to the
 /// printer's status timeout four times when the printer is silent.
 pub fn run(config: &DevicesConfig, reader: Option<ReaderCheck<'_>>) -> SelfTestReport {
-    let mut devices = Vec::new();
-    devices.push(match reader {
+    let reader_report = match reader {
         _ if config.reader.simulated => DeviceReport::new(
             "reader",
             Outcome::Simulated,
@@ -85,10 +84,13 @@ pub fn run(config: &DevicesConfig, reader: Option<ReaderCheck<'_>>) -> SelfTestR
             Outcome::NotChecked,
             "the reader's self-test is provided by the reader module",
         ),
-    });
-    devices.push(keypad(config));
-    devices.push(printer(config));
-    devices.push(scanner(config));
+    };
+    let devices = vec![
+        reader_report,
+        keypad(config),
+        printer(config),
+        scanner(config),
+    ];
     SelfTestReport {
         ok: devices.iter().all(|d| d.outcome != Outcome::Failed),
         devices,

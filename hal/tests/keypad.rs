@@ -131,43 +131,20 @@ async fn ghost_keys_are_rejected() {
     // Keys 1 (0,0), 2 (0,1) and 4 (1,0) pressed in turn: the matrix then
     // also shows 5 (1,1). Only 1 and 2 may be reported; 4 arrives with its
     // ghost and is refused until the rectangle breaks.
-    let mut t = Vec::new();
-    t.push(Transition {
-        at: ms(10),
-        row: 0,
-        column: 0,
-        closed: true,
-    });
-    t.push(Transition {
-        at: ms(60),
-        row: 0,
-        column: 1,
-        closed: true,
-    });
-    t.push(Transition {
-        at: ms(110),
-        row: 1,
-        column: 0,
-        closed: true,
-    });
-    t.push(Transition {
-        at: ms(200),
-        row: 0,
-        column: 1,
-        closed: false,
-    });
-    t.push(Transition {
-        at: ms(300),
-        row: 0,
-        column: 0,
-        closed: false,
-    });
-    t.push(Transition {
-        at: ms(400),
-        row: 1,
-        column: 0,
-        closed: false,
-    });
+    let step = |at: u64, row: usize, column: usize, closed: bool| Transition {
+        at: ms(at),
+        row,
+        column,
+        closed,
+    };
+    let t = vec![
+        step(10, 0, 0, true),
+        step(60, 0, 1, true),
+        step(110, 1, 0, true),
+        step(200, 0, 1, false),
+        step(300, 0, 0, false),
+        step(400, 1, 0, false),
+    ];
     let (_m, mut keys) = start(Layout::Keys4x4, t);
     let mut seen = Vec::new();
     while let Ok(Some(Ok(e))) = tokio::time::timeout(ms(600), keys.next()).await {

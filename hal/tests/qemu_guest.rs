@@ -65,7 +65,11 @@ fn offsets(name: &str, default: &[u32]) -> Vec<u32> {
     match std::env::var(name) {
         Ok(v) => v
             .split(',')
-            .map(|s| s.trim().parse().unwrap_or_else(|_| panic!("{name}: bad offset {s:?}")))
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: bad offset {s:?}"))
+            })
             .collect(),
         Err(_) => default.to_vec(),
     }
@@ -93,7 +97,8 @@ fn chip_path(spec: &str) -> PathBuf {
 }
 
 fn write_attr(path: &Path, value: &str) {
-    std::fs::write(path, value).unwrap_or_else(|e| panic!("writing {value} to {}: {e}", path.display()));
+    std::fs::write(path, value)
+        .unwrap_or_else(|e| panic!("writing {value} to {}: {e}", path.display()));
 }
 
 /// The key matrix, from the simulated side of gpio-sim.

@@ -41,11 +41,11 @@ fn garbage_is_rejected_with_a_reason() {
     for bad in [
         "",
         "hello",
-        "13456789012345678",           // WeChat prefix, 17 digits
-        "1345678901234567890",         // 19 digits, prefix 13
-        "3112345678901234",            // prefix 31
-        "2512345678901",               // Alipay prefix, 13 digits
-        "62123456789012345678",        // UnionPay prefix, 20 digits
+        "13456789012345678",    // WeChat prefix, 17 digits
+        "1345678901234567890",  // 19 digits, prefix 13
+        "3112345678901234",     // prefix 31
+        "2512345678901",        // Alipay prefix, 13 digits
+        "62123456789012345678", // UnionPay prefix, 20 digits
         "12345678901234567a",
         ";4761739001010118=25122011143804400000?", // Luhn fails
         ";4761739001010119=25132011143804400000?", // month 13
@@ -67,7 +67,11 @@ fn garbage_is_rejected_with_a_reason() {
 fn a_wedge_scanner_types_lines_that_decode_back() {
     let mut d = WedgeDecoder::new();
     let mut lines = Vec::new();
-    for text in [";4761739001010119=25122011143804400000?", "134567890123456789", "%B^AZ/az?"] {
+    for text in [
+        ";4761739001010119=25122011143804400000?",
+        "134567890123456789",
+        "%B^AZ/az?",
+    ] {
         for (code, value) in WedgeDecoder::events_for(text) {
             lines.extend(d.key(code, value));
         }
@@ -107,13 +111,32 @@ async fn a_serial_scanner_over_a_pty() {
     };
     let mut scanner = scanner::open(&config).unwrap();
     // Two scans in one write, one split across writes, CR LF endings.
-    std::io::Write::write_all(&mut master, b"134567890123456789\r\nnot a code\r\n;47617390").unwrap();
+    std::io::Write::write_all(
+        &mut master,
+        b"134567890123456789\r\nnot a code\r\n;47617390",
+    )
+    .unwrap();
     std::io::Write::write_all(&mut master, b"01010119=25122011143804400000?\r\n").unwrap();
-    let a = tokio::time::timeout(Duration::from_secs(5), scanner.next()).await.unwrap().unwrap();
-    assert!(matches!(a, Ok(Scan::PaymentCode(PaymentCode { wallet: Wallet::WechatPay, .. }))));
-    let b = tokio::time::timeout(Duration::from_secs(5), scanner.next()).await.unwrap().unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(5), scanner.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        a,
+        Ok(Scan::PaymentCode(PaymentCode {
+            wallet: Wallet::WechatPay,
+            ..
+        }))
+    ));
+    let b = tokio::time::timeout(Duration::from_secs(5), scanner.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(b, Err(Error::Unrecognised(_))));
-    let c = tokio::time::timeout(Duration::from_secs(5), scanner.next()).await.unwrap().unwrap();
+    let c = tokio::time::timeout(Duration::from_secs(5), scanner.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(matches!(c, Ok(Scan::Track2(t)) if t.pan() == "4761739001010119"));
 }
 
@@ -123,7 +146,10 @@ async fn the_simulated_scanner() {
     assert!(injector.scan("2812345678901234").await);
     assert!(matches!(
         scanner.next().await,
-        Some(Ok(Scan::PaymentCode(PaymentCode { wallet: Wallet::Alipay, .. })))
+        Some(Ok(Scan::PaymentCode(PaymentCode {
+            wallet: Wallet::Alipay,
+            ..
+        })))
     ));
 }
 
@@ -134,5 +160,8 @@ fn a_missing_scanner_says_what_to_do() {
         ..ScannerConfig::default()
     };
     let msg = scanner::self_test(&config).unwrap_err().to_string();
-    assert!(msg.contains("missing") && msg.contains("plug in the scanner"), "{msg}");
+    assert!(
+        msg.contains("missing") && msg.contains("plug in the scanner"),
+        "{msg}"
+    );
 }

@@ -81,7 +81,9 @@ impl SerialLink {
     /// Waits until every byte written has left the UART (tcdrain), bounded
     /// by the write timeout.
     pub fn drain(&mut self) -> std::io::Result<()> {
-        self.port.set_timeout(self.write_timeout).map_err(std::io::Error::from)?;
+        self.port
+            .set_timeout(self.write_timeout)
+            .map_err(std::io::Error::from)?;
         self.port.flush()
     }
 

@@ -147,7 +147,7 @@ fn luhn_ok(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn parse_track2(line: &str) -> Result<Track2Data> {
