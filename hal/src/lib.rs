@@ -4,4 +4,9 @@
 //! This crate never depends on `till-pay` or the app: it moves bytes, key
 //! presses and receipts; what they mean is decided elsewhere.
 
+pub mod config;
+pub mod keypad;
+pub mod printer;
 pub mod reader;
+pub mod scanner;
+pub mod selftest;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod codec;
+mod devices;
 mod journal;
 mod keys;
 mod pki;
@@ -63,6 +64,16 @@ enum Command {
         #[command(subcommand)]
         command: Box<saf::SafCommand>,
     },
+    /// The terminal's devices: self-test, default configuration.
+    Devices {
+        #[command(subcommand)]
+        command: devices::DevicesCommand,
+    },
+    /// The receipt printer: test print.
+    Print {
+        #[command(subcommand)]
+        command: devices::PrintCommand,
+    },
 }
 
 /// What a command produced.
@@ -73,6 +84,9 @@ pub(crate) enum Done {
     Declined(serde_json::Value),
     /// Plain text to print; exit 0.
     Text(String),
+    /// JSON to print and a sentence for stderr; exit 1 (e.g. a self-test
+    /// whose report names the failed devices).
+    Failed(serde_json::Value, String),
 }
 
 /// A failure with a sentence for a person and a machine-readable kind.
@@ -123,6 +137,8 @@ pub fn main() -> ExitCode {
         Command::Mac(args) => keys::mac(args),
         Command::Journal { command } => journal::run(*command),
         Command::Saf { command } => saf::run(*command),
+        Command::Devices { command } => devices::run_devices(command),
+        Command::Print { command } => devices::run_print(command),
     };
     match result {
         Ok(Done::Json(v)) => {
@@ -136,6 +152,11 @@ pub fn main() -> ExitCode {
         Ok(Done::Text(t)) => {
             println!("{t}");
             ExitCode::SUCCESS
+        }
+        Ok(Done::Failed(v, why)) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            eprintln!("tillctl: {why}");
+            ExitCode::FAILURE
         }
         Err(f) => {
             println!(
