@@ -1,10 +1,12 @@
 //! Till's terminal binaries.
 //!
 //! - `tillctl` ([`cli`]): the field engineer's command line — development
-//!   PKI, one transaction flow at a time against a host, ISO 8583, PIN
-//!   block and MAC tools.
+//!   PKI, one transaction flow at a time against a host, the journal and
+//!   store-and-forward queue, devices, ISO 8583, PIN block and MAC tools.
+//! - [`card`]: the contactless reader read through the EMV kernel.
 //!
 //! The binaries are thin wrappers around these modules so that tests can
 //! build the same programs under their own names.
 
+pub mod card;
 pub mod cli;

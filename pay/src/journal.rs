@@ -39,9 +39,10 @@ use crate::engine::state::{
 use crate::iso8583::TxnKind;
 
 const DB_FILE: &str = "journal.db";
+const HISTORY_FILE: &str = "history.db";
 const MARKER: &str = "journal.db.needs-recovery";
 const SCHEMA_VERSION: i64 = 1;
-const ARCHIVE_MAGIC: &[u8; 8] = b"TILLJNL1";
+const ARCHIVE_MAGIC: &[u8; 8] = b"TILLJNL2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,6 +101,56 @@ CREATE TABLE IF NOT EXISTS settlements (
     record TEXT NOT NULL
 );
 ";
+
+/// Settled batches, moved out of the working file at settlement and not
+/// written otherwise. Column for column the same entries and events.
+const HISTORY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS history.entries (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    stan INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    local_date TEXT NOT NULL,
+    local_time TEXT NOT NULL,
+    mti TEXT NOT NULL,
+    processing_code TEXT,
+    amount INTEGER,
+    currency INTEGER NOT NULL,
+    pan_masked TEXT,
+    last4 TEXT,
+    card_sealed TEXT,
+    status TEXT NOT NULL,
+    response_code TEXT,
+    rrn TEXT,
+    auth_code TEXT,
+    original_rrn TEXT,
+    original_entry INTEGER,
+    settled INTEGER NOT NULL DEFAULT 0,
+    settled_at TEXT,
+    offline INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS history.entries_rrn ON entries(rrn);
+CREATE INDEX IF NOT EXISTS history.entries_at ON entries(at);
+CREATE INDEX IF NOT EXISTS history.entries_last4 ON entries(last4);
+CREATE INDEX IF NOT EXISTS history.entries_settled_at ON entries(settled_at);
+CREATE TABLE IF NOT EXISTS history.events (
+    seq INTEGER PRIMARY KEY,
+    entry INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    response_code TEXT
+);
+CREATE INDEX IF NOT EXISTS history.events_entry ON events(entry);
+CREATE TEMP VIEW IF NOT EXISTS all_entries AS
+    SELECT * FROM main.entries UNION ALL SELECT * FROM history.entries;
+CREATE TEMP VIEW IF NOT EXISTS all_events AS
+    SELECT * FROM main.events UNION ALL SELECT * FROM history.events;
+";
+
+/// Settled entries that move to history (open pre-authorizations stay: they
+/// may still be completed, which changes them).
+const ARCHIVABLE: &str = "settled = 1 AND NOT (kind = 'preauth' AND status = 'approved')";
 
 /// Search criteria for journal history (all optional, combined with AND).
 #[derive(Debug, Clone, Default)]
@@ -298,6 +349,7 @@ impl SqliteJournal {
                 ),
             )));
         }
+        Self::attach_history(&conn, dir, existed_unclean)?;
         conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_shutdown', '0')",
             [],
@@ -312,6 +364,111 @@ impl SqliteJournal {
             shadow_sign_ins: HashSet::new(),
             shadow_settlements: HashSet::new(),
         })
+    }
+
+    /// Attaches the settled history. It is checked after an unclean
+    /// shutdown only if the terminal stopped while moving a batch into it
+    /// (nothing else writes it); an interrupted move is finished.
+    fn attach_history(conn: &Connection, dir: &Path, unclean: bool) -> Result<(), OpenFailure> {
+        let damaged =
+            |e: rusqlite::Error| OpenFailure::Damaged(format!("its history cannot be read ({e})"));
+        let path = dir.join(HISTORY_FILE);
+        let existed = path.exists();
+        conn.execute("ATTACH DATABASE ?1 AS history", [path.to_string_lossy()])
+            .map_err(damaged)?;
+        let mode: String = conn
+            .query_row("PRAGMA history.journal_mode=WAL", [], |r| r.get(0))
+            .map_err(damaged)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OpenFailure::Damaged(format!(
+                "its history refuses write-ahead logging ({mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA history.synchronous=FULL;")
+            .map_err(damaged)?;
+        let archiving: Option<String> = conn
+            .query_row(
+                "SELECT value FROM main.meta WHERE key = 'archiving'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(damaged)?;
+        let interrupted = archiving.as_deref() == Some("1");
+        if existed && unclean && interrupted {
+            let verdict: Vec<String> = {
+                let mut st = conn
+                    .prepare("PRAGMA history.integrity_check")
+                    .map_err(damaged)?;
+                st.query_map([], |r| r.get(0))
+                    .map_err(damaged)?
+                    .collect::<Result<_, _>>()
+                    .map_err(damaged)?
+            };
+            if verdict != ["ok"] {
+                return Err(OpenFailure::Damaged(format!(
+                    "the integrity check of its history failed: {}",
+                    verdict.into_iter().take(3).collect::<Vec<_>>().join("; ")
+                )));
+            }
+        }
+        conn.execute_batch(HISTORY_SCHEMA).map_err(damaged)?;
+        if interrupted {
+            // The copy into history is one transaction there; whatever reached
+            // it leaves the working file now.
+            conn.execute_batch(
+                "BEGIN;
+                 DELETE FROM main.events WHERE entry IN (SELECT id FROM history.entries);
+                 DELETE FROM main.entries WHERE id IN (SELECT id FROM history.entries);
+                 DELETE FROM main.meta WHERE key = 'archiving';
+                 COMMIT;",
+            )
+            .map_err(damaged)?;
+        }
+        Ok(())
+    }
+
+    /// Moves settled batches from the working file into history: copied in
+    /// one transaction of the history file, then removed from the working
+    /// file in one of its own. A crash in between is finished on the next
+    /// open. Returns how many entries moved.
+    pub fn archive(&mut self) -> Result<usize, StoreError> {
+        let path = self.path();
+        let err = |e: rusqlite::Error| io_err(&path, e);
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO main.meta (key, value) VALUES ('archiving', '1')",
+                [],
+            )
+            .map_err(err)?;
+        let tx = self.conn.transaction().map_err(err)?;
+        let moved = tx
+            .execute(&format!("INSERT OR REPLACE INTO history.entries SELECT * FROM main.entries WHERE {ARCHIVABLE}"), [])
+            .map_err(err)?;
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO history.events SELECT * FROM main.events \
+                 WHERE entry IN (SELECT id FROM main.entries WHERE {ARCHIVABLE})"
+            ),
+            [],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "DELETE FROM main.events WHERE entry IN (SELECT id FROM history.entries)",
+            [],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM main.entries WHERE id IN (SELECT id FROM history.entries)",
+            [],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM main.meta WHERE key = 'archiving'", [])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(moved)
     }
 
     /// Whether opening ran the integrity check (after an unclean shutdown).
@@ -330,7 +487,7 @@ impl SqliteJournal {
 
     /// History, newest first.
     pub fn search(&self, q: &Query) -> Result<Vec<Entry>, StoreError> {
-        let mut sql = String::from("SELECT * FROM entries WHERE 1=1");
+        let mut sql = String::from("SELECT * FROM all_entries WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(d) = &q.date {
             sql.push_str(" AND substr(at, 1, 10) = ?");
@@ -377,13 +534,19 @@ impl SqliteJournal {
     pub fn show(&self, id: u64) -> Result<Option<(Entry, Vec<StatusEvent>)>, StoreError> {
         let e = self
             .conn
-            .query_row("SELECT * FROM entries WHERE id = ?", [id as i64], row_entry)
+            .query_row(
+                "SELECT * FROM all_entries WHERE id = ?",
+                [id as i64],
+                row_entry,
+            )
             .optional()
             .map_err(|e| self.sql_err(e))?;
         let Some(e) = e else { return Ok(None) };
         let mut st = self
             .conn
-            .prepare("SELECT at, status, response_code FROM events WHERE entry = ? ORDER BY seq")
+            .prepare(
+                "SELECT at, status, response_code FROM all_events WHERE entry = ? ORDER BY seq",
+            )
             .map_err(|e| self.sql_err(e))?;
         let events = st
             .query_map([id as i64], |r| {
@@ -471,14 +634,17 @@ impl SqliteJournal {
         // Open pre-authorizations stay: they can still be completed.
         const OLD: &str =
             "settled = 1 AND settled_at < ?1 AND NOT (kind = 'preauth' AND status = 'approved')";
-        tx.execute(
-            &format!("DELETE FROM events WHERE entry IN (SELECT id FROM entries WHERE {OLD})"),
-            [&cutoff],
-        )
-        .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
-        let n = tx
-            .execute(&format!("DELETE FROM entries WHERE {OLD}"), [&cutoff])
+        let mut n = 0;
+        for db in ["history", "main"] {
+            tx.execute(
+                &format!("DELETE FROM {db}.events WHERE entry IN (SELECT id FROM {db}.entries WHERE {OLD})"),
+                [&cutoff],
+            )
             .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
+            n += tx
+                .execute(&format!("DELETE FROM {db}.entries WHERE {OLD}"), [&cutoff])
+                .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
+        }
         tx.commit()
             .map_err(|e| io_err(&self.dir.join(DB_FILE), e))?;
         self.shadow_entries.retain(|_, e| {
@@ -487,31 +653,45 @@ impl SqliteJournal {
         Ok(n)
     }
 
-    /// Writes an encrypted backup of the whole journal to `dest`: a consistent
-    /// copy taken with SQLite's backup API, sealed with ChaCha20-Poly1305
-    /// under the device data key. Returns the number of entries in it.
+    /// Writes an encrypted backup of the whole journal (working file and
+    /// history) to `dest`: consistent copies taken with SQLite's backup API,
+    /// sealed with ChaCha20-Poly1305 under the device data key. Returns the
+    /// number of entries in it.
     pub fn export(&self, dest: &Path, data_key: &[u8]) -> Result<u64, StoreError> {
-        let tmp = self.dir.join("export.tmp");
-        let _ = fs::remove_file(&tmp);
-        {
-            let mut copy = Connection::open(&tmp).map_err(|e| io_err(&tmp, e))?;
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)
+        let mut payload = zeroize::Zeroizing::new(Vec::new());
+        for (name, file) in [
+            (rusqlite::MAIN_DB, "export-journal.tmp"),
+            (c"history", "export-history.tmp"),
+        ] {
+            let tmp = self.dir.join(file);
+            let _ = fs::remove_file(&tmp);
+            {
+                let mut copy = Connection::open(&tmp).map_err(|e| io_err(&tmp, e))?;
+                let backup = rusqlite::backup::Backup::new_with_names(
+                    &self.conn,
+                    name,
+                    &mut copy,
+                    rusqlite::MAIN_DB,
+                )
                 .map_err(|e| io_err(&tmp, e))?;
-            backup
-                .run_to_completion(256, Duration::ZERO, None)
-                .map_err(|e| io_err(&tmp, e))?;
+                backup
+                    .run_to_completion(256, Duration::ZERO, None)
+                    .map_err(|e| io_err(&tmp, e))?;
+            }
+            let bytes =
+                zeroize::Zeroizing::new(fs::read(&tmp).map_err(|source| StoreError::Io {
+                    path: tmp.clone(),
+                    source,
+                })?);
+            let _ = fs::remove_file(&tmp);
+            payload.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            payload.extend_from_slice(&bytes);
         }
-        let plain = zeroize::Zeroizing::new(fs::read(&tmp).map_err(|source| StoreError::Io {
-            path: tmp.clone(),
-            source,
-        })?);
-        let _ = fs::remove_file(&tmp);
         let count: i64 = self
             .conn
-            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM all_entries", [], |r| r.get(0))
             .map_err(|e| self.sql_err(e))?;
-        let sealer = crate::engine::state::Sealer::new(data_key)?;
-        let sealed = sealer.seal(&plain)?;
+        let sealed = crate::engine::state::Sealer::new(data_key)?.seal(&payload)?;
         let mut out = Vec::with_capacity(sealed.len() + 8);
         out.extend_from_slice(ARCHIVE_MAGIC);
         out.extend_from_slice(sealed.as_bytes());
@@ -529,43 +709,59 @@ impl SqliteJournal {
         data_key: &[u8],
         force: bool,
     ) -> Result<u64, StoreError> {
+        let not_backup = |why: &str| StoreError::Damaged {
+            path: archive.to_path_buf(),
+            reason: format!(
+                "this is not a usable Till journal backup (made by `tillctl journal export`): {why}"
+            ),
+        };
         let raw = fs::read(archive).map_err(|source| StoreError::Io {
             path: archive.to_path_buf(),
             source,
         })?;
         if raw.len() < ARCHIVE_MAGIC.len() || &raw[..8] != ARCHIVE_MAGIC {
-            return Err(StoreError::Damaged {
-                path: archive.to_path_buf(),
-                reason: "this is not a Till journal backup (made by `tillctl journal export`)"
-                    .into(),
-            });
+            return Err(not_backup("it does not start like one"));
         }
-        let sealer = crate::engine::state::Sealer::new(data_key)?;
         let text = std::str::from_utf8(&raw[8..]).map_err(|_| StoreError::Unseal)?;
-        let plain = sealer.open(text)?;
-        let staged = dir.join("import.tmp");
+        let plain = crate::engine::state::Sealer::new(data_key)?.open(text)?;
+        let mut parts = Vec::new();
+        let mut rest: &[u8] = &plain;
+        while !rest.is_empty() {
+            let Some((len, tail)) = rest.split_first_chunk::<8>() else {
+                return Err(not_backup("it is cut short"));
+            };
+            let len = usize::try_from(u64::from_le_bytes(*len))
+                .map_err(|_| not_backup("a part is too large"))?;
+            if tail.len() < len {
+                return Err(not_backup("it is cut short"));
+            }
+            parts.push(&tail[..len]);
+            rest = &tail[len..];
+        }
+        let [journal, history] = parts[..] else {
+            return Err(not_backup("it does not hold a journal and its history"));
+        };
         fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
-        write_durably(&staged, &plain)?;
-        let count = {
-            let c = Connection::open(&staged).map_err(|e| io_err(&staged, e))?;
+        let staged = [
+            (dir.join("import-journal.tmp"), journal),
+            (dir.join("import-history.tmp"), history),
+        ];
+        for (path, bytes) in &staged {
+            write_durably(path, bytes)?;
+            let c = Connection::open(path).map_err(|e| io_err(path, e))?;
             let ok: String = c
                 .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .map_err(|e| io_err(&staged, e))?;
+                .map_err(|e| io_err(path, e))?;
             if ok != "ok" {
-                let _ = fs::remove_file(&staged);
-                return Err(StoreError::Damaged {
-                    path: archive.to_path_buf(),
-                    reason: format!("the backup fails its integrity check: {ok}"),
-                });
+                for (p, _) in &staged {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(not_backup(&format!("it fails its integrity check: {ok}")));
             }
-            let n: i64 = c
-                .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
-                .map_err(|e| io_err(&staged, e))?;
-            n as u64
-        };
+        }
         let current = dir.join(DB_FILE);
         if current.exists() && !force {
             let owed = SqliteJournal::open(dir)
@@ -573,7 +769,9 @@ impl SqliteJournal {
                 .map(|q| q.depth)
                 .unwrap_or(0);
             if owed > 0 {
-                let _ = fs::remove_file(&staged);
+                for (p, _) in &staged {
+                    let _ = fs::remove_file(p);
+                }
                 return Err(io_err(
                     &current,
                     format!(
@@ -583,22 +781,32 @@ impl SqliteJournal {
                 ));
             }
         }
-        if current.exists() {
+        if current.exists() || dir.join(HISTORY_FILE).exists() {
             move_aside(dir, "before-import")?;
         }
-        fs::rename(&staged, &current).map_err(|source| StoreError::Io {
+        fs::rename(&staged[0].0, &current).map_err(|source| StoreError::Io {
             path: current.clone(),
+            source,
+        })?;
+        let history_path = dir.join(HISTORY_FILE);
+        fs::rename(&staged[1].0, &history_path).map_err(|source| StoreError::Io {
+            path: history_path,
             source,
         })?;
         let _ = fs::remove_file(dir.join(MARKER));
         sync_dir(dir)?;
-        Ok(count)
+        let j = SqliteJournal::open(dir)?;
+        let n: i64 = j
+            .conn
+            .query_row("SELECT count(*) FROM all_entries", [], |r| r.get(0))
+            .map_err(|e| j.sql_err(e))?;
+        Ok(n as u64)
     }
 
     /// Deliberately starts an empty journal after a damaged one was moved
     /// aside (the marker that blocks opening is removed).
     pub fn reset(dir: &Path) -> Result<(), StoreError> {
-        if dir.join(DB_FILE).exists() {
+        if dir.join(DB_FILE).exists() || dir.join(HISTORY_FILE).exists() {
             move_aside(dir, "reset")?;
         }
         let _ = fs::remove_file(dir.join(MARKER));
@@ -719,7 +927,12 @@ impl StateStore for SqliteJournal {
         s.batch_number = num(meta("batch_number")?, 1) as u32;
         let max_id: Option<i64> = self
             .conn
-            .query_row("SELECT max(id) FROM entries", [], |r| r.get(0))
+            .query_row(
+                // Per file, so each uses its primary key (max over the union view scans).
+                "SELECT max(m) FROM (SELECT max(id) AS m FROM main.entries UNION ALL SELECT max(id) FROM history.entries)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.sql_err(e))?;
         s.next_entry = num(meta("next_entry")?, 1).max(max_id.unwrap_or(0) as u64 + 1);
         s.session = meta("session")?
@@ -729,8 +942,12 @@ impl StateStore for SqliteJournal {
         let mut st = self
             .conn
             .prepare(
-                "SELECT * FROM entries WHERE settled = 0 OR substr(at, 1, 10) >= ?1 \
-                 OR (kind = 'preauth' AND status = 'approved') ORDER BY id",
+                // Unsettled entries and open pre-authorizations are never in
+                // history, so history only adds today's: a range on its `at`
+                // index (RFC 3339 text compares >= the bare date).
+                "SELECT * FROM main.entries WHERE settled = 0 OR at >= ?1 \
+                 OR (kind = 'preauth' AND status = 'approved') \
+                 UNION ALL SELECT * FROM history.entries WHERE at >= ?1 ORDER BY id",
             )
             .map_err(|e| self.sql_err(e))?;
         s.entries = st
@@ -825,10 +1042,14 @@ impl StateStore for SqliteJournal {
         SqliteJournal::prune(self, days)
     }
 
+    fn archive(&mut self) -> Result<usize, StoreError> {
+        SqliteJournal::archive(self)
+    }
+
     fn find_by_rrn(&mut self, rrn: &str) -> Result<Option<Entry>, StoreError> {
         self.conn
             .query_row(
-                "SELECT * FROM entries WHERE rrn = ? ORDER BY id DESC LIMIT 1",
+                "SELECT * FROM all_entries WHERE rrn = ? ORDER BY id DESC LIMIT 1",
                 [rrn],
                 row_entry,
             )
@@ -871,6 +1092,9 @@ fn upsert_entry(tx: &Transaction<'_>, e: &Entry) -> rusqlite::Result<usize> {
     ])
 }
 
+/// An entry from a `SELECT *` row of `entries` (columns by position, in the
+/// order of the table definition: looking them up by name for every field
+/// of every row was most of the cost of loading).
 fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let bad = |col: usize, what: &str| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -879,37 +1103,37 @@ fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
             format!("unknown {what}").into(),
         )
     };
-    let kind: String = r.get("kind")?;
-    let status: String = r.get("status")?;
-    let original_rrn: Option<String> = r.get("original_rrn")?;
-    let original_entry: Option<i64> = r.get("original_entry")?;
+    let kind: String = r.get(1)?;
+    let status: String = r.get(14)?;
+    let original_rrn: Option<String> = r.get(18)?;
+    let original_entry: Option<i64> = r.get(19)?;
     Ok(Entry {
-        id: r.get::<_, i64>("id")? as u64,
+        id: r.get::<_, i64>(0)? as u64,
         kind: kind
             .parse::<TxnKind>()
             .map_err(|_| bad(1, "transaction kind"))?,
-        batch: r.get::<_, i64>("batch")? as u32,
-        stan: r.get::<_, i64>("stan")? as u32,
-        at: r.get("at")?,
-        local_date: r.get("local_date")?,
-        local_time: r.get("local_time")?,
-        mti: r.get("mti")?,
-        processing_code: r.get("processing_code")?,
-        amount: r.get::<_, Option<i64>>("amount")?.map(|a| a as u64),
-        currency: r.get::<_, i64>("currency")? as u16,
-        pan_masked: r.get("pan_masked")?,
-        card_sealed: r.get("card_sealed")?,
+        batch: r.get::<_, i64>(2)? as u32,
+        stan: r.get::<_, i64>(3)? as u32,
+        at: r.get(4)?,
+        local_date: r.get(5)?,
+        local_time: r.get(6)?,
+        mti: r.get(7)?,
+        processing_code: r.get(8)?,
+        amount: r.get::<_, Option<i64>>(9)?.map(|a| a as u64),
+        currency: r.get::<_, i64>(10)? as u16,
+        pan_masked: r.get(11)?,
+        card_sealed: r.get(13)?,
         status: status_from(&status).ok_or_else(|| bad(14, "status"))?,
-        response_code: r.get("response_code")?,
-        rrn: r.get("rrn")?,
-        auth_code: r.get("auth_code")?,
+        response_code: r.get(15)?,
+        rrn: r.get(16)?,
+        auth_code: r.get(17)?,
         original: original_rrn.map(|rrn| OriginalRef {
             rrn,
             entry: original_entry.map(|i| i as u64),
         }),
-        settled: r.get("settled")?,
-        settled_at: r.get("settled_at")?,
-        offline: r.get("offline")?,
+        settled: r.get(20)?,
+        settled_at: r.get(21)?,
+        offline: r.get(22)?,
     })
 }
 
@@ -918,14 +1142,16 @@ fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 fn move_aside(dir: &Path, why: &str) -> Result<PathBuf, StoreError> {
     let stamp = Local::now().format("%Y%m%dT%H%M%S%.3f");
     let target = dir.join(format!("{DB_FILE}.{why}-{stamp}"));
-    for suffix in ["", "-wal", "-shm"] {
-        let from = dir.join(format!("{DB_FILE}{suffix}"));
-        if from.exists() {
-            let to = PathBuf::from(format!("{}{suffix}", target.display()));
-            fs::rename(&from, &to).map_err(|source| StoreError::Io {
-                path: from.clone(),
-                source,
-            })?;
+    for file in [DB_FILE, HISTORY_FILE] {
+        for suffix in ["", "-wal", "-shm"] {
+            let from = dir.join(format!("{file}{suffix}"));
+            if from.exists() {
+                let to = dir.join(format!("{file}.{why}-{stamp}{suffix}"));
+                fs::rename(&from, &to).map_err(|source| StoreError::Io {
+                    path: from.clone(),
+                    source,
+                })?;
+            }
         }
     }
     sync_dir(dir)?;

@@ -341,7 +341,7 @@ fn encrypted_backup_restores_and_refuses_to_forget_what_is_owed() {
         assert_eq!(j.export(&backup, &DATA_KEY).unwrap(), 3);
     }
     let raw = fs::read(&backup).unwrap();
-    assert!(raw.starts_with(b"TILLJNL1"));
+    assert!(raw.starts_with(b"TILLJNL2"));
     assert!(
         !String::from_utf8_lossy(&raw).contains("622208"),
         "the backup is encrypted"
@@ -395,4 +395,129 @@ fn encrypted_backup_restores_and_refuses_to_forget_what_is_owed() {
         )
         .is_err()
     );
+}
+
+fn settled(mut e: Entry, at: &str) -> Entry {
+    e.settled = true;
+    e.settled_at = Some(at.into());
+    e
+}
+
+#[test]
+fn settlement_moves_batches_to_history_and_every_query_still_sees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = SqliteJournal::open(dir.path()).unwrap();
+    let yesterday = "2026-01-04T10:00:00+08:00";
+    let old = settled(
+        entry(1, TxnKind::Sale, Status::Approved, yesterday),
+        yesterday,
+    );
+    let hold = settled(
+        entry(2, TxnKind::Preauth, Status::Approved, yesterday),
+        yesterday,
+    );
+    let today_done = settled(
+        entry(3, TxnKind::Sale, Status::Approved, &today()),
+        &today(),
+    );
+    let open = entry(4, TxnKind::Sale, Status::Approved, &today());
+    j.save(&state_with(vec![old.clone(), hold, today_done, open]))
+        .unwrap();
+    assert_eq!(
+        j.archive().unwrap(),
+        2,
+        "settled entries move; the open pre-authorization stays"
+    );
+    drop(j);
+    assert!(dir.path().join("history.db").exists());
+    let mut j = SqliteJournal::open(dir.path()).unwrap();
+    assert_eq!(j.search(&Query::default()).unwrap().len(), 4);
+    assert_eq!(
+        j.find_by_rrn(old.rrn.as_deref().unwrap()).unwrap(),
+        Some(old)
+    );
+    let statuses: Vec<String> = j
+        .show(1)
+        .unwrap()
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(statuses, ["approved"], "the status history moved with it");
+    let ids: Vec<u64> = j.load().unwrap().entries.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        [2, 3, 4],
+        "memory: the open pre-authorization, today's settled sale and the open batch"
+    );
+}
+
+#[test]
+fn an_interrupted_move_is_finished_and_a_damaged_history_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut j = SqliteJournal::open(dir.path()).unwrap();
+        let at = "2026-01-04T10:00:00+08:00";
+        j.save(&state_with(
+            (1..=3)
+                .map(|i| settled(entry(i, TxnKind::Sale, Status::Approved, at), at))
+                .collect(),
+        ))
+        .unwrap();
+        std::mem::forget(j);
+    }
+    // As if the terminal died after copying into history, before removing from the working file.
+    {
+        let c = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        c.execute(
+            "ATTACH DATABASE ?1 AS history",
+            [dir.path().join("history.db").to_string_lossy()],
+        )
+        .unwrap();
+        c.execute("INSERT INTO history.entries SELECT * FROM main.entries", [])
+            .unwrap();
+        c.execute(
+            "INSERT OR REPLACE INTO main.meta (key, value) VALUES ('archiving', '1')",
+            [],
+        )
+        .unwrap();
+    }
+    let j = SqliteJournal::open(dir.path()).unwrap();
+    assert!(j.integrity_checked());
+    assert_eq!(
+        j.search(&Query::default()).unwrap().len(),
+        3,
+        "each entry once, not in both files"
+    );
+    std::mem::forget(j);
+    // Now the same, with the history file damaged: the check catches it.
+    {
+        let c = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        c.execute(
+            "INSERT OR REPLACE INTO main.meta (key, value) VALUES ('archiving', '1')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE main.meta SET value = '0' WHERE key = 'clean_shutdown'",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "ATTACH DATABASE ?1 AS history",
+            [dir.path().join("history.db").to_string_lossy()],
+        )
+        .unwrap();
+        c.execute_batch("PRAGMA history.wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    let path = dir.path().join("history.db");
+    let mut bytes = fs::read(&path).unwrap();
+    let len = bytes.len();
+    bytes[len / 2..].fill(0xA5);
+    fs::write(&path, &bytes).unwrap();
+    let e = SqliteJournal::open(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("history"), "{e}");
+    assert!(!path.exists(), "both files moved aside");
 }

@@ -72,7 +72,7 @@ pub(crate) fn run_devices(command: DevicesCommand) -> Result<Done, Failure> {
     match command {
         DevicesCommand::SelfTest { config } => {
             let config = load_config(config)?;
-            let report = till_hal::selftest::run(&config, None);
+            let report = till_hal::selftest::run(&config, Some(&crate::card::reader_check));
             let value = serde_json::to_value(&report)
                 .map_err(|e| Failure::new("internal", e.to_string()))?;
             if report.ok {
@@ -96,7 +96,7 @@ pub(crate) fn run_devices(command: DevicesCommand) -> Result<Done, Failure> {
     }
 }
 
-fn load_config(path: Option<PathBuf>) -> Result<DevicesConfig, Failure> {
+pub(crate) fn load_config(path: Option<PathBuf>) -> Result<DevicesConfig, Failure> {
     let path = match path {
         Some(p) => p,
         None if std::path::Path::new(DEFAULT_CONFIG).exists() => DEFAULT_CONFIG.into(),

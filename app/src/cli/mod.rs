@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod card;
 mod codec;
 mod devices;
 mod journal;
@@ -64,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: Box<saf::SafCommand>,
     },
+    /// Contactless cards: read one through the reader and the EMV kernel.
+    Card {
+        #[command(subcommand)]
+        command: CardCommand,
+    },
     /// The terminal's devices: self-test, default configuration.
     Devices {
         #[command(subcommand)]
@@ -74,6 +80,12 @@ enum Command {
         #[command(subcommand)]
         command: devices::PrintCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum CardCommand {
+    /// Read a card (masked PAN, AID, expiry, cryptogram) as JSON.
+    Read(card::CardReadArgs),
 }
 
 /// What a command produced.
@@ -137,6 +149,9 @@ pub fn main() -> ExitCode {
         Command::Mac(args) => keys::mac(args),
         Command::Journal { command } => journal::run(*command),
         Command::Saf { command } => saf::run(*command),
+        Command::Card {
+            command: CardCommand::Read(args),
+        } => card::read(args),
         Command::Devices { command } => devices::run_devices(command),
         Command::Print { command } => devices::run_print(command),
     };

@@ -195,8 +195,13 @@ pub(crate) struct TxnArgs {
     #[arg(long, requires = "card")]
     expiry: Option<String>,
     /// Track 2 data of a swiped card (PAN=YYMM…).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tap")]
     track2: Option<String>,
+    /// Read a contactless card through the reader (its chip data goes in field 55).
+    #[arg(long, conflicts_with = "card")]
+    tap: bool,
+    #[command(flatten)]
+    reader: super::card::ReaderArgs,
     /// The customer's PIN. (On a shared machine prefer --pin-stdin.)
     #[arg(long, conflicts_with = "pin_stdin")]
     pin: Option<String>,
@@ -338,6 +343,12 @@ pub(crate) fn run(args: TxnArgs) -> Result<Done, Failure> {
         (None, None) => None,
     };
     let amount = amount(&args.amount, currency, "--amount")?;
+    let card = if args.tap {
+        let read = args.reader.read(amount.unwrap_or(Amount(0)), currency)?;
+        Some(CardInput::contactless(&read))
+    } else {
+        card
+    };
 
     runtime()?.block_on(async move {
         let kind = match args.flow {

@@ -152,6 +152,11 @@ pub struct CardInput {
     pub track2: Option<Track2>,
     /// How it was presented.
     pub entry: EntryMode,
+    /// Chip data for field 55 (the application cryptogram and what it
+    /// covers), when read from a chip.
+    pub icc_data: Option<Vec<u8>>,
+    /// The application's PAN sequence number (field 23), from a chip.
+    pub pan_sequence: Option<u8>,
 }
 
 impl CardInput {
@@ -162,6 +167,8 @@ impl CardInput {
             expiry,
             track2: None,
             entry: EntryMode::Manual,
+            icc_data: None,
+            pan_sequence: None,
         }
     }
 
@@ -172,6 +179,20 @@ impl CardInput {
             expiry: Some(track2.expiry()),
             track2: Some(track2),
             entry: EntryMode::Swipe,
+            icc_data: None,
+            pan_sequence: None,
+        }
+    }
+
+    /// A contactless chip as the EMV kernel read it.
+    pub fn contactless(read: &crate::emv::CardRead) -> CardInput {
+        CardInput {
+            pan: read.pan.clone(),
+            expiry: Some(read.expiry),
+            track2: read.track2.clone(),
+            entry: EntryMode::Contactless,
+            icc_data: Some(read.icc_data.clone()),
+            pan_sequence: read.pan_sequence,
         }
     }
 }

@@ -330,6 +330,11 @@ pub trait StateStore {
     fn find_by_rrn(&mut self, _rrn: &str) -> Result<Option<Entry>, StoreError> {
         Ok(None)
     }
+    /// Moves settled batches out of the working store into history, after a
+    /// settlement; stores without history have nothing to move.
+    fn archive(&mut self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
     /// Deletes settled history older than `days`; stores without history
     /// have nothing to prune.
     fn prune(&mut self, _days: u32) -> Result<usize, StoreError> {

@@ -256,6 +256,12 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             d.set_text(m, "track2", t.expose())?;
         }
         d.set_text(m, "pos_entry_mode", &card.entry.code(with_pin))?;
+        if let Some(icc) = &card.icc_data {
+            d.set_bytes(m, "icc_data", icc)?;
+        }
+        if let Some(psn) = card.pan_sequence {
+            d.set_number(m, "card_sequence", u64::from(psn))?;
+        }
         Ok(())
     }
 
@@ -1568,6 +1574,8 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         });
         self.state.batch_number = batch % 999_999 + 1;
         self.save()?;
+        let archived = self.store.archive()?;
+        tracing::info!(archived, "settled batch moved to history");
         if let Some(days) = self.config.retention_days {
             let pruned = self.store.prune(days)?;
             tracing::info!(pruned, days, "journal retention applied");

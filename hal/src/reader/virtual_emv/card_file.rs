@@ -45,6 +45,13 @@ pub struct VirtualCard {
     pub application: VirtualEmvCard,
 }
 
+impl VirtualCard {
+    /// The card as the reader model holds it in its field.
+    pub fn into_model(self) -> crate::reader::model::VirtualCard {
+        crate::reader::model::VirtualCard::new(self.identity, self.application)
+    }
+}
+
 #[derive(Deserialize)]
 struct CardFile {
     #[serde(default)]
