@@ -258,15 +258,24 @@ impl PtyPrinter {
         }
     }
 
-    fn printer(&self) -> Printer<SerialLink> {
-        let link = SerialLink::open(
+    /// The printer on the pty's path; `None` only where the port cannot be
+    /// opened under user-mode emulation (see [`skip_under_qemu_user`]).
+    fn printer(&self) -> Option<Printer<SerialLink>> {
+        let link = match SerialLink::open(
             self.path.as_ref(),
             9600,
             FlowControl::None,
             Duration::from_secs(2),
-        )
-        .expect("open the pty by path");
-        Printer::new(link, PaperWidth::Mm58, Duration::from_millis(300))
+        ) {
+            Ok(link) => link,
+            Err(e) if skip_under_qemu_user(&e) => return None,
+            Err(e) => panic!("open the pty by path: {e}"),
+        };
+        Some(Printer::new(
+            link,
+            PaperWidth::Mm58,
+            Duration::from_millis(300),
+        ))
     }
 
     fn set(&self, f: impl FnOnce(&mut ModelState)) {
@@ -292,7 +301,9 @@ fn nothing(_: &mut PrinterModel) {}
 #[test]
 fn a_receipt_prints_over_a_pty_and_decodes_back() {
     let sim = PtyPrinter::start(ModelState::default(), nothing);
-    let mut printer = sim.printer();
+    let Some(mut printer) = sim.printer() else {
+        return;
+    };
     let status = printer.status().unwrap();
     assert!(status.online && !status.paper_out && !status.cover_open);
     let receipt = Receipt::sample();
@@ -316,7 +327,9 @@ fn paper_out_is_reported_and_the_receipt_kept_for_reprint() {
         },
         nothing,
     );
-    let mut printer = sim.printer();
+    let Some(mut printer) = sim.printer() else {
+        return;
+    };
     let err = printer.print_receipt(&Receipt::sample()).unwrap_err();
     assert_eq!(err, Error::PaperOut);
     assert!(err.to_string().contains("load a new roll"));
@@ -332,7 +345,9 @@ fn paper_out_is_reported_and_the_receipt_kept_for_reprint() {
 #[test]
 fn paper_running_out_during_a_receipt_keeps_it() {
     let sim = PtyPrinter::start(ModelState::default(), |m| m.state.paper_out = true);
-    let mut printer = sim.printer();
+    let Some(mut printer) = sim.printer() else {
+        return;
+    };
     assert_eq!(
         printer.print_receipt(&Receipt::sample()).unwrap_err(),
         Error::PaperOut
@@ -350,7 +365,9 @@ fn offline_and_cover_open_are_reported() {
         },
         nothing,
     );
-    let mut printer = sim.printer();
+    let Some(mut printer) = sim.printer() else {
+        return;
+    };
     assert!(matches!(printer.check_ready(), Err(Error::Offline(_))));
     sim.set(|s| {
         s.offline = false;
@@ -374,7 +391,9 @@ fn a_silent_printer_times_out_with_what_to_check() {
         },
         nothing,
     );
-    let mut printer = sim.printer();
+    let Some(mut printer) = sim.printer() else {
+        return;
+    };
     let started = std::time::Instant::now();
     let err = printer
         .print(PrintJob {
@@ -422,13 +441,20 @@ fn a_non_status_answer_is_refused() {
             }
         }
     });
-    let link = SerialLink::open(
+    let link = match SerialLink::open(
         path.as_ref(),
         9600,
         FlowControl::None,
         Duration::from_secs(1),
-    )
-    .unwrap();
+    ) {
+        Ok(link) => link,
+        Err(e) if skip_under_qemu_user(&e) => {
+            stop.store(true, Ordering::SeqCst);
+            let _ = t.join();
+            return;
+        }
+        Err(e) => panic!("open the pty by path: {e}"),
+    };
     let mut printer = Printer::new(link, PaperWidth::Mm80, Duration::from_millis(300));
     let err = printer.status().unwrap_err();
     assert!(
@@ -510,4 +536,24 @@ fn the_simulated_printer_renders_text_and_png() {
     );
     sim.link_mut().model.state.cover_open = true;
     assert_eq!(sim.check_ready().unwrap_err(), Error::CoverOpen);
+}
+
+/// Whether `err` is qemu-user's missing `TCGETS2` ioctl, and we run under it.
+///
+/// serialport configures ports with the termios2 ioctls, which Debian 12's
+/// qemu-user (7.2, the runner `scripts/cross test` uses for the aarch64
+/// tests) does not implement: opening any tty there fails with ENOSYS. The
+/// serial driver is exercised on aarch64 by `scripts/qemu-test` instead, on
+/// a real kernel and a real UART. Only under that runner (`TILL_RUNNER`,
+/// set by `scripts/cross`) does ENOSYS skip a test; anywhere else it fails.
+fn skip_under_qemu_user(err: &dyn std::fmt::Display) -> bool {
+    let under_qemu_user = std::env::var("TILL_RUNNER").is_ok_and(|r| r.contains("qemu-aarch64"));
+    let skip = under_qemu_user && err.to_string().contains("Function not implemented");
+    if skip {
+        eprintln!(
+            "skipped: qemu-user lacks the TCGETS2 ioctl serial ports are opened with ({err}); \
+             scripts/qemu-test covers the serial driver on aarch64"
+        );
+    }
+    skip
 }

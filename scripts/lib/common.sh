@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source this file
-# Helpers shared by scripts/setup, scripts/test and scripts/cross.
+# Helpers shared by scripts/setup, scripts/test, scripts/cross and
+# scripts/qemu-test.
 # Sourced, never executed. Callers have already done `set -euo pipefail`.
 
 # Repository root (this file lives in <root>/scripts/lib/).
@@ -16,6 +17,30 @@ DEB_CARGO=/usr/bin/cargo
 DEB_RUSTC=/usr/bin/rustc
 DEB_RUSTDOC=/usr/bin/rustdoc
 CROSS_TRIPLE=aarch64-unknown-linux-gnu
+
+# The Debian arm64 kernel scripts/qemu-test boots (an ABI name such as
+# 6.1.0-56-arm64): TILL_QEMU_KERNEL if set, else the one Debian's
+# linux-image-arm64 metapackage depends on in the apt lists. Fails (prints
+# nothing) when the lists do not know it (no apt-get update since arm64 was
+# added).
+qemu_kernel_abi() {
+    if [[ -n "${TILL_QEMU_KERNEL:-}" ]]; then
+        printf '%s\n' "$TILL_QEMU_KERNEL"
+        return 0
+    fi
+    local abi
+    abi="$(apt-cache depends linux-image-arm64:arm64 2>/dev/null |
+        awk '!found && sub(/^ *Depends: linux-image-/, "") && sub(/:arm64$/, "") { print; found = 1 }')" || true
+    [[ -n "$abi" ]] || return 1
+    printf '%s\n' "$abi"
+}
+
+# The kernel series of an ABI name (6.1.0-56-arm64 -> 6.1, 6.12.117+deb12-arm64
+# -> 6.12): what linux-source-V and linux-kbuild-V are named after.
+kernel_series() {
+    [[ "$1" =~ ^([0-9]+\.[0-9]+)[.-] ]] || die "cannot tell the kernel series of '$1'"
+    printf '%s\n' "${BASH_REMATCH[1]}"
+}
 
 _till_prog="scripts/$(basename "$0")"
 
