@@ -6,7 +6,9 @@
 //! runs a block of `--steps` durable state changes in a fresh process —
 //! so slow drifts of the disk hit all three alike and no store's
 //! background threads run during another's block. Each `save` is timed
-//! with `std::time::Instant`. Then the time to reopen and read the open
+//! with `std::time::Instant`. A block of plain 1 KiB appends with
+//! `fdatasync` runs in each round too: the disk's own floor. Then the time
+//! to reopen and read the open
 //! batch back: after a clean exit, and after a SIGKILL of a writer.
 
 use std::collections::BTreeMap;
@@ -66,6 +68,31 @@ fn reopen_ms(b: Backend, dir: &str, limit: Duration) -> Result<f64> {
         .ok_or_else(|| "reopen gave no time".into())
 }
 
+/// The disk's own floor: `steps` appends of 1 KiB, each followed by
+/// `fdatasync` (`File::sync_data`), timed like a state change.
+fn disk_block(path: &Path, steps: u64, warmup: u64) -> Result<Vec<f64>> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(false)
+        .write(true)
+        .truncate(false)
+        .open(path)?;
+    let start = f.metadata()?.len();
+    let buf = [0x5au8; 1024];
+    let mut out = Vec::with_capacity(steps as usize);
+    for i in 0..warmup + steps {
+        let t = std::time::Instant::now();
+        f.write_all_at(&buf, start + i * 1024)?;
+        f.sync_data()?;
+        let us = t.elapsed().as_secs_f64() * 1e6;
+        if i >= warmup {
+            out.push((us * 10.0).round() / 10.0);
+        }
+    }
+    Ok(out)
+}
+
 fn median(v: &[f64]) -> f64 {
     util::summarize(v).p50
 }
@@ -122,6 +149,8 @@ pub fn run(a: &Args, work: &Path) -> Result<Outcome> {
     }
     let mut lat: BTreeMap<Backend, Vec<f64>> = ALL.iter().map(|b| (*b, Vec::new())).collect();
     let mut block_p50: BTreeMap<Backend, Vec<f64>> = ALL.iter().map(|b| (*b, Vec::new())).collect();
+    let mut disk = Vec::new();
+    let mut disk_p50 = Vec::new();
     for r in 0..a.rounds {
         for i in 0..ALL.len() {
             let b = ALL[(i + r as usize) % ALL.len()];
@@ -152,6 +181,9 @@ pub fn run(a: &Args, work: &Path) -> Result<Outcome> {
             block_p50.get_mut(&b).ok_or("backend")?.push(median(&block));
             lat.get_mut(&b).ok_or("backend")?.extend(block);
         }
+        let block = disk_block(&work.join("disk-floor"), a.steps, a.warmup)?;
+        disk_p50.push(median(&block));
+        disk.extend(block);
     }
     // Reopen: after a clean exit, then after a writer was killed.
     let mut reopen = serde_json::Map::new();
@@ -214,6 +246,28 @@ pub fn run(a: &Args, work: &Path) -> Result<Outcome> {
             serde_json::json!({ "write_us": s, "block_p50_us": bp, "durability_call": b.durability_call() }),
         );
     }
+    let d = util::summarize(&disk);
+    let (lo, hi) = disk_p50
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+    println!(
+        "  {:<7} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0}  {:>13.0}  {:.0}–{:.0}   \
+         (the disk alone: 1 KiB pwrite + fdatasync)",
+        "disk",
+        d.p50,
+        d.p99,
+        d.p999,
+        d.mean,
+        d.max,
+        1e6 / d.mean,
+        lo,
+        hi
+    );
+    results.insert(
+        "disk_floor".into(),
+        serde_json::json!({ "write_us": d, "block_p50_us": disk_p50,
+            "what": "1 KiB pwrite + fdatasync, interleaved with the stores' blocks" }),
+    );
     println!();
     println!(
         "  reopen and read the open batch back (ms, median of {}):",
