@@ -23,10 +23,10 @@ use crate::util;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Rounds of blocks.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     rounds: u32,
     /// Timed state changes per block.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 500)]
     steps: u64,
     /// Untimed state changes at the start of each block.
     #[arg(long, default_value_t = 10)]
