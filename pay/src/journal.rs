@@ -616,7 +616,10 @@ impl SqliteJournal {
             .map(|t| {
                 serde_json::from_str(t).map_err(|e| StoreError::Damaged {
                     path: self.path(),
-                    reason: format!("a queued item is unreadable: {e}"),
+                    reason: format!(
+                        "a queued item is unreadable ({e}); the journal was left as it is for \
+                         recovery — keep a copy of it and restore a backup with `tillctl journal import FILE`"
+                    ),
                 })
             })
             .collect()

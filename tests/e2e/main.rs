@@ -329,3 +329,189 @@ fn no_secret_reaches_a_log() {
     let acquirer_log = host.stop_and_stderr();
     assert!(!acquirer_log.contains(CUP_OK), "PAN in the acquirer's log");
 }
+
+#[test]
+fn offline_approvals_wait_in_the_queue_and_reach_the_host_once() {
+    let pki = Pki::new();
+    let dialect = "cup";
+    let mut host = Acquirer::start(&pki, dialect, &[]);
+    let t = pki.terminal(&host, dialect).with_timeout("3");
+    t.ok(&["sign-in"]);
+    let offline = ["--offline-floor", "100.00", "--offline-total", "500.00"];
+    let sale = |amount: &str, pin: bool| {
+        let mut args = vec!["sale", "--amount", amount, "--card", CUP_OK];
+        if pin {
+            args.extend(["--pin", CUP_PIN]);
+        }
+        args.extend(offline);
+        t.run(&args)
+    };
+
+    // The host goes away: a small sale is approved offline, with its own code.
+    host.stop();
+    let (code, off) = sale("50.00", false);
+    assert_eq!(code, 0, "{off}");
+    assert_eq!(
+        (off["status"].as_str(), off["response_code"].as_str()),
+        (Some("offline_approved"), Some("Y3")),
+        "{off}"
+    );
+    assert_eq!(off["pan"], "622208*********0010");
+    // Above the floor limit, or verified by PIN: refused, saying why.
+    let (code, big) = sale("150.00", false);
+    assert_eq!(code, 1, "{big}");
+    assert_eq!(big["error"]["kind"], "offline_refused");
+    assert!(
+        big["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("floor limit") && m.contains("nothing was charged")),
+        "{big}"
+    );
+    let (code, pin) = sale("5.00", true);
+    assert_eq!(code, 1, "{pin}");
+    assert!(
+        pin["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("PIN must be approved online")),
+        "{pin}"
+    );
+
+    // The queue and the journal show it; card numbers stay masked.
+    let (code, status) = t.tool("saf", &["status"], false);
+    assert_eq!(code, 0);
+    let q = &status["queue"];
+    assert_eq!(
+        (
+            q["depth"].as_u64(),
+            q["advices"].as_u64(),
+            q["offline_count"].as_u64(),
+            q["offline_amount"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(5000)),
+        "{status}"
+    );
+    let (code, list) = t.tool("journal", &["list", "--status", "offline_approved"], false);
+    assert_eq!(code, 0);
+    let entries = list["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{list}");
+    assert!(!list.to_string().contains(CUP_OK), "{list}");
+    let id = entries[0]["id"].to_string();
+    let (code, shown) = t.tool("journal", &["show", &id], false);
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.to_string().contains(CUP_OK), "{shown}");
+    let backup = pki.path().with_file_name("backup.tjl");
+    let (code, exported) = t.tool("journal", &["export", backup.to_str().unwrap()], false);
+    assert_eq!(code, 0, "{exported}");
+    let bytes = std::fs::read(&backup).unwrap();
+    assert!(
+        !bytes.windows(CUP_OK.len()).any(|w| w == CUP_OK.as_bytes()),
+        "the backup holds the card number in clear"
+    );
+
+    // The host comes back without the terminal's session: the advice stays
+    // owed, and the operator is told to sign in.
+    host.restart();
+    let t = pki.terminal(&host, dialect).with_timeout("3");
+    let (code, fwd) = t.tool("saf", &["forward", "--max-wait", "1"], true);
+    assert_eq!(code, 3, "{fwd}");
+    assert_eq!(fwd["queue"]["depth"], 1, "{fwd}");
+    assert!(
+        fwd["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("sign in again")),
+        "{fwd}"
+    );
+    assert_eq!(count_ledger(&host).get("advice debit"), None);
+
+    // Sign-in delivers it; forwarding again has nothing left to send.
+    let signed = t.ok(&["sign-in"]);
+    assert_eq!(signed["pending_sent"][0]["acknowledged"], true, "{signed}");
+    let (code, fwd) = t.tool("saf", &["forward", "--max-wait", "1"], true);
+    assert_eq!(code, 0, "{fwd}");
+    assert_eq!(
+        (fwd["delivered"].as_u64(), fwd["queue"]["depth"].as_u64()),
+        (Some(0), Some(0)),
+        "{fwd}"
+    );
+    let lines = count_ledger(&host);
+    assert_eq!(lines.get("advice debit"), Some(&1), "{lines:?}");
+    let (_, list) = t.tool("journal", &["list", "--status", "offline_approved"], false);
+    assert_eq!(list["entries"].as_array().map(Vec::len), Some(0), "{list}");
+    let balance = t.ok(&["balance", "--card", CUP_OK, "--pin", CUP_PIN]);
+    assert_eq!(balance["balance"], "4950.00", "charged exactly once");
+    assert_eq!(t.ok(&["settle"])["balanced"], true);
+}
+
+#[test]
+fn a_damaged_journal_is_moved_aside_never_started_empty() {
+    let pki = Pki::new();
+    let dialect = "cup";
+    let host = Acquirer::start(&pki, dialect, &[]);
+    let t = pki.terminal(&host, dialect);
+    t.ok(&["sign-in"]);
+    let sale = t.ok(&[
+        "sale", "--amount", "12.00", "--card", CUP_OK, "--pin", CUP_PIN,
+    ]);
+    assert_eq!(sale["approved"], true);
+    let backup = pki.path().with_file_name("backup.tjl");
+    let (code, _) = t.tool("journal", &["export", backup.to_str().unwrap()], false);
+    assert_eq!(code, 0);
+
+    // Damage the working journal's pages after the header, as a failing
+    // SD card would.
+    let db = t.state_dir().join("journal.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8192, "journal.db is {} bytes", bytes.len());
+    for b in &mut bytes[4096..8192] {
+        *b = 0xAB;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+
+    // No sale on top of it: a clear error, and the files moved aside as they were.
+    let (code, refused) = t.run(&[
+        "sale", "--amount", "1.00", "--card", CUP_OK, "--pin", CUP_PIN,
+    ]);
+    assert_ne!(code, 0, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("damaged")
+            && message.contains("moved aside untouched")
+            && message.contains("tillctl journal import"),
+        "{refused}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(t.state_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("journal.db.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read(t.state_dir().join(&aside[0])).unwrap(),
+        bytes,
+        "the damaged file is kept byte for byte"
+    );
+    // Asked again, it does not quietly start an empty journal.
+    let (code, again) = t.tool("journal", &["list"], false);
+    assert_ne!(code, 0, "{again}");
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("found damaged earlier")),
+        "{again}"
+    );
+    assert_eq!(count_ledger(&host).get("sale debit"), Some(&1));
+
+    // The backup brings the history back.
+    let (code, imported) = t.tool("journal", &["import", backup.to_str().unwrap()], false);
+    assert_eq!(code, 0, "{imported}");
+    let (code, list) = t.tool("journal", &["list"], false);
+    assert_eq!(code, 0, "{list}");
+    assert!(
+        list["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["amount"] == 1200 && e["status"] == "approved"),
+        "{list}"
+    );
+}

@@ -111,6 +111,44 @@ impl Terminal {
         c
     }
 
+    /// Where this terminal keeps its journal.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
+    /// Runs `tillctl GROUP COMMAND ARGS` (e.g. `saf status`, `journal
+    /// list`) on this terminal's journal; `with_host` adds the host, dialect
+    /// and timeout (for `saf forward`). Exit code and the JSON printed.
+    pub fn tool(&self, group: &str, args: &[&str], with_host: bool) -> (i32, Value) {
+        let mut c = tillctl();
+        c.arg(group).args(args);
+        c.arg("--pki")
+            .arg(&self.pki)
+            .arg("--state")
+            .arg(&self.state);
+        if with_host {
+            c.args([
+                "--host",
+                &self.host,
+                "--dialect",
+                &self.dialect,
+                "--timeout",
+                &self.timeout,
+                "--merchant-id",
+                MERCHANT,
+            ]);
+        }
+        let out = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "tillctl {group} {args:?} printed no JSON ({e}): {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+
     /// Runs `tillctl txn ARGS`: exit code, JSON printed, and stderr.
     pub fn run_logged(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.command(args).output().unwrap();
@@ -145,6 +183,7 @@ pub struct Acquirer {
     pub addr: String,
     pub ledger: PathBuf,
     log: PathBuf,
+    args: Vec<std::ffi::OsString>,
     _dir: tempfile::TempDir,
 }
 
@@ -155,20 +194,37 @@ impl Acquirer {
         let ledger = dir.path().join("ledger.jsonl");
         // The log goes to a file: a pipe nobody reads would fill up and stop the host.
         let log = dir.path().join("acquirer.log");
+        let mut args: Vec<std::ffi::OsString> = vec!["--dialect".into(), dialect.into()];
+        if !extra.contains(&"--seed") {
+            args.extend(["--seed".into(), "1".into()]);
+        }
+        args.extend(["--pki".into(), pki.path().into()]);
+        args.extend(["--ledger".into(), ledger.clone().into()]);
+        args.extend(extra.iter().map(Into::into));
+        let mut host = Acquirer {
+            addr: "127.0.0.1:0".into(),
+            child: None,
+            ledger,
+            log,
+            args,
+            _dir: dir,
+        };
+        host.spawn();
+        host
+    }
+
+    /// Starts the process on `self.addr` and reads the address it took.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let mut child = program(env!("CARGO_BIN_EXE_e2e-till-acquirer"))
-            .args(["--listen", "127.0.0.1:0", "--dialect", dialect])
-            .args(if extra.contains(&"--seed") {
-                &[][..]
-            } else {
-                &["--seed", "1"][..]
-            })
-            .arg("--pki")
-            .arg(pki.path())
-            .arg("--ledger")
-            .arg(&ledger)
-            .args(extra)
+            .args(["--listen", &self.addr])
+            .args(&self.args)
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -181,16 +237,27 @@ impl Acquirer {
             .and_then(|r| r.split_whitespace().next())
         else {
             let _ = child.wait();
-            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            let err = std::fs::read_to_string(&self.log).unwrap_or_default();
             panic!("till-acquirer did not start: {line:?}\n{err}");
         };
-        Acquirer {
-            addr: addr.to_string(),
-            child: Some(child),
-            ledger,
-            log,
-            _dir: dir,
+        self.addr = addr.to_string();
+        self.child = Some(child);
+    }
+
+    /// Stops the host (as a crash or a network outage would look to the
+    /// terminal: connections to its address are refused).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
+    }
+
+    /// Starts the host again on the same address and ledger. Like a real
+    /// host that lost its sessions, it knows no terminal's working keys.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     /// Stops the host and returns what it logged.

@@ -59,7 +59,14 @@ pub(crate) fn run(cmd: SafCommand) -> Result<Done, Failure> {
                     rounds += 1;
                     if round.still_owed == 0 || Instant::now() >= deadline {
                         let queue = terminal.lock().await.queue_status();
-                        let v = json!({"delivered": delivered, "rounds": rounds, "queue": queue});
+                        let mut v =
+                            json!({"delivered": delivered, "rounds": rounds, "queue": queue});
+                        if queue.depth > 0 {
+                            // Why it is still owed, and what to do.
+                            v["problem"] = json!(round.problem.unwrap_or_else(|| {
+                                "the host did not acknowledge what is owed".into()
+                            }));
+                        }
                         return Ok(if queue.depth == 0 {
                             Done::Json(v)
                         } else {

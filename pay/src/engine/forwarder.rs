@@ -15,12 +15,16 @@ use super::{StateStore, Terminal};
 use crate::link::{Backoff, HostLink};
 
 /// What one round of the forwarder did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Round {
     /// Items the host acknowledged.
     pub delivered: usize,
     /// Items still owed afterwards.
     pub still_owed: usize,
+    /// Why the round stopped with something still owed, in words for the
+    /// operator (e.g. the host could not be reached, or asked for a new
+    /// sign-in); `None` when nothing is owed.
+    pub problem: Option<String>,
 }
 
 /// Acknowledgements journaled together while draining (see [`Terminal::drain`]).
@@ -30,16 +34,24 @@ pub const DRAIN_BATCH: usize = 50;
 /// trouble) counts as nothing delivered.
 pub async fn forward_once<L: HostLink, S: StateStore>(terminal: &Mutex<Terminal<L, S>>) -> Round {
     let mut t = terminal.lock().await;
-    let delivered = match t.drain(DRAIN_BATCH).await {
-        Ok(reports) => reports.iter().filter(|r| r.acknowledged).count(),
+    let (delivered, problem) = match t.drain(DRAIN_BATCH).await {
+        Ok(reports) => (
+            reports.iter().filter(|r| r.acknowledged).count(),
+            reports
+                .iter()
+                .rfind(|r| !r.acknowledged)
+                .map(|r| r.reason.clone()),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "forwarder could not send");
-            0
+            (0, Some(e.to_string()))
         }
     };
+    let still_owed = t.queue_status().depth;
     Round {
         delivered,
-        still_owed: t.queue_status().depth,
+        still_owed,
+        problem: problem.filter(|_| still_owed > 0),
     }
 }
 

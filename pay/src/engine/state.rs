@@ -297,11 +297,9 @@ pub enum StoreError {
         /// The failure.
         source: std::io::Error,
     },
-    /// The file exists but cannot be understood; it is left untouched.
-    #[error(
-        "terminal state {path} is damaged ({reason}); it was left as it is for recovery — \
-         restore it from a backup or move it aside to start a new journal"
-    )]
+    /// The file exists but cannot be understood; it is left untouched (or
+    /// moved aside untouched). `reason` says what is wrong and what to do.
+    #[error("terminal state {path} is damaged: {reason}")]
     Damaged {
         /// The file.
         path: PathBuf,

@@ -57,6 +57,10 @@ enum Reply {
         bad_mac: bool,
         /// What happened, in words.
         detail: String,
+        /// The response code of an answer that was paired but whose MAC
+        /// was missing or wrong: not to be trusted for what it says, but a
+        /// "not now" in it may still explain why nothing was acknowledged.
+        unverified_code: Option<String>,
     },
 }
 
@@ -277,6 +281,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             Ok(b) => b,
             Err(e) if e.request_may_have_arrived() => {
                 return Ok(Reply::Lost {
+                    unverified_code: None,
                     bad_mac: false,
                     detail: e.to_string(),
                 });
@@ -286,7 +291,11 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         let lost = |link: &mut L, bad_mac: bool, detail: String| {
             // The stream can no longer be trusted to pair answers with requests.
             link.reset();
-            Ok(Reply::Lost { bad_mac, detail })
+            Ok(Reply::Lost {
+                bad_mac,
+                detail,
+                unverified_code: None,
+            })
         };
         let (answer, check) = match security::open(&self.dialect, &self.scheme, &bytes, mac_key) {
             Ok(x) => x,
@@ -327,7 +336,15 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             } else {
                 "failed MAC verification"
             };
-            return lost(&mut self.link, true, format!("the host's answer {what}"));
+            self.link.reset();
+            return Ok(Reply::Lost {
+                bad_mac: true,
+                detail: format!("the host's answer {what}"),
+                unverified_code: self
+                    .dialect
+                    .get_text(&answer, "response_code")
+                    .map(str::to_string),
+            });
         }
         Ok(Reply::Answer(answer))
     }
@@ -541,6 +558,16 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                         .to_string();
                     report.response_code = Some(code.clone());
                     let approved = self.dialect.profile.is_approved(&code);
+                    if !approved && self.dialect.profile.is_transient_refusal(&code) {
+                        // "Not now" (sign in again, keys changed, host
+                        // trouble): the item stays owed as it is.
+                        report.reason = format!(
+                            "{}; the host answered {}",
+                            item.reason,
+                            self.dialect.profile.explain(&code)
+                        );
+                        break;
+                    }
                     if item.kind == PendingKind::Reversal && !approved {
                         report.reason = format!(
                             "{}; the host refused the reversal with code {code}",
@@ -605,7 +632,24 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                     self.last_unreachable = Some(e);
                     break;
                 }
-                Reply::Lost { detail, .. } => {
+                Reply::Lost {
+                    detail,
+                    unverified_code,
+                    ..
+                } => {
+                    // A host that lost the terminal's session (restarted,
+                    // or keys changed) answers "sign in again" without a
+                    // MAC: say so, and keep the item owed as it is.
+                    if let Some(code) =
+                        unverified_code.filter(|c| self.dialect.profile.is_transient_refusal(c))
+                    {
+                        report.reason = format!(
+                            "{}; the host answered {} ({detail})",
+                            item.reason,
+                            self.dialect.profile.explain(&code)
+                        );
+                        break;
+                    }
                     report.reason = detail;
                 }
             }
@@ -1142,7 +1186,9 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                     _ => EngineError::HostUnreachable(e),
                 });
             }
-            Reply::Lost { bad_mac, detail } => {
+            Reply::Lost {
+                bad_mac, detail, ..
+            } => {
                 let Some(idx) = self.state.pending.iter().position(|p| p.entry == entry_id) else {
                     if let Some(en) = self.state.entry_mut(entry_id) {
                         en.status = Status::Declined;

@@ -657,6 +657,32 @@ impl Profile {
     pub fn is_approved(&self, code: &str) -> bool {
         self.response_codes.get(code).is_some_and(|r| r.approved)
     }
+
+    /// Whether a refusal says "not now" rather than "no": the host wants a
+    /// fresh sign-in, could not check the MAC (keys changed), or failed
+    /// itself. Something owed that meets one stays owed and is sent again
+    /// later; it is never marked rejected for it.
+    pub fn is_transient_refusal(&self, code: &str) -> bool {
+        [
+            Outcome::NotSignedIn,
+            Outcome::MacError,
+            Outcome::SystemError,
+        ]
+        .iter()
+        .any(|o| self.outcomes.get(o).is_some_and(|c| c == code))
+    }
+
+    /// A response code in words for the operator: its English text and,
+    /// where the dialect gives one, what to do.
+    pub fn explain(&self, code: &str) -> String {
+        match self.response_codes.get(code) {
+            Some(r) => match &r.action {
+                Some(a) => format!("{code} ({}: {a})", r.en),
+                None => format!("{code} ({})", r.en),
+            },
+            None => format!("{code} (a code this dialect does not list)"),
+        }
+    }
 }
 
 fn check_mti(mti: &str) -> Result<(), String> {
