@@ -816,11 +816,15 @@ impl SqliteJournal {
         sync_dir(dir)
     }
 
+    /// Writes what differs from `shadow` (what is on disk); returns the
+    /// indices of the entries and queue items it wrote, so the shadow can
+    /// be brought up to date without comparing everything again.
     fn save_tx(
         tx: &Transaction<'_>,
         state: &TerminalState,
         shadow: &ShadowView<'_>,
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<Written> {
+        let mut written = Written::default();
         let now = Local::now().to_rfc3339();
         let mut meta =
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
@@ -831,11 +835,12 @@ impl SqliteJournal {
             "session",
             serde_json::to_string(&state.session).unwrap_or_default()
         ])?;
-        for e in &state.entries {
+        for (i, e) in state.entries.iter().enumerate() {
             let old = shadow.entries.get(&e.id);
             if old == Some(e) {
                 continue;
             }
+            written.entries.push(i);
             upsert_entry(tx, e)?;
             if old.is_none_or(|o| o.status != e.status || o.response_code != e.response_code) {
                 tx.prepare_cached(
@@ -849,8 +854,14 @@ impl SqliteJournal {
                 ])?;
             }
         }
-        for p in &state.pending {
-            if shadow.pending.get(&(p.entry, p.kind)) != Some(p) {
+        // Queue items present both in memory and on disk; when that is all
+        // of the disk's, nothing left the queue and nothing is deleted.
+        let mut kept = 0;
+        for (i, p) in state.pending.iter().enumerate() {
+            let old = shadow.pending.get(&(p.entry, p.kind));
+            kept += usize::from(old.is_some());
+            if old != Some(p) {
+                written.pending.push(i);
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO pending (entry, kind, item) VALUES (?1, ?2, ?3)",
                 )?
@@ -861,7 +872,8 @@ impl SqliteJournal {
                 ])?;
             }
         }
-        if !shadow.pending.is_empty() {
+        if kept < shadow.pending.len() {
+            written.pending_removed = true;
             let live: HashSet<(u64, PendingKind)> =
                 state.pending.iter().map(|p| (p.entry, p.kind)).collect();
             for (entry, kind) in shadow.pending.keys().filter(|k| !live.contains(k)) {
@@ -889,8 +901,16 @@ impl SqliteJournal {
                     serde_json::to_string(r).unwrap_or_default()
                 ])?;
         }
-        Ok(())
+        Ok(written)
     }
+}
+
+/// What one save wrote (see [`SqliteJournal::save_tx`]).
+#[derive(Default)]
+struct Written {
+    entries: Vec<usize>,
+    pending: Vec<usize>,
+    pending_removed: bool,
 }
 
 struct ShadowView<'a> {
@@ -1012,24 +1032,22 @@ impl StateStore for SqliteJournal {
             sign_ins: &self.shadow_sign_ins,
             settlements: &self.shadow_settlements,
         };
-        Self::save_tx(&tx, state, &view).map_err(|e| io_err(&path, e))?;
+        let written = Self::save_tx(&tx, state, &view).map_err(|e| io_err(&path, e))?;
         tx.commit().map_err(|e| io_err(&path, e))?;
         // What is on disk now.
-        for e in &state.entries {
-            if self.shadow_entries.get(&e.id) != Some(e) {
-                self.shadow_entries.insert(e.id, e.clone());
-            }
+        for &i in &written.entries {
+            let e = &state.entries[i];
+            self.shadow_entries.insert(e.id, e.clone());
         }
         if self.shadow_entries.len() > state.entries.len() {
             let live: HashSet<u64> = state.entries.iter().map(|e| e.id).collect();
             self.shadow_entries.retain(|id, _| live.contains(id));
         }
-        for p in &state.pending {
-            if self.shadow_pending.get(&(p.entry, p.kind)) != Some(p) {
-                self.shadow_pending.insert((p.entry, p.kind), p.clone());
-            }
+        for &i in &written.pending {
+            let p = &state.pending[i];
+            self.shadow_pending.insert((p.entry, p.kind), p.clone());
         }
-        if self.shadow_pending.len() > state.pending.len() {
+        if written.pending_removed {
             let live: HashSet<(u64, PendingKind)> =
                 state.pending.iter().map(|p| (p.entry, p.kind)).collect();
             self.shadow_pending.retain(|k, _| live.contains(k));
