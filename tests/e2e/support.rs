@@ -94,6 +94,13 @@ impl Terminal {
         let (flags, rest): (Vec<&str>, Vec<&str>) =
             args.iter().partition(|a| **a == "-v" || **a == "-vv");
         c.args(flags).arg("txn").args(rest);
+        self.host_args(&mut c);
+        self.journal_args(&mut c);
+        c
+    }
+
+    /// The host, dialect, timeout and merchant of this terminal.
+    fn host_args(&self, c: &mut Command) {
         c.args([
             "--host",
             &self.host,
@@ -104,11 +111,14 @@ impl Terminal {
             "--merchant-id",
             MERCHANT,
         ]);
+    }
+
+    /// Its PKI and journal.
+    fn journal_args(&self, c: &mut Command) {
         c.arg("--pki")
             .arg(&self.pki)
             .arg("--state")
             .arg(&self.state);
-        c
     }
 
     /// Where this terminal keeps its journal.
@@ -122,21 +132,9 @@ impl Terminal {
     pub fn tool(&self, group: &str, args: &[&str], with_host: bool) -> (i32, Value) {
         let mut c = tillctl();
         c.arg(group).args(args);
-        c.arg("--pki")
-            .arg(&self.pki)
-            .arg("--state")
-            .arg(&self.state);
+        self.journal_args(&mut c);
         if with_host {
-            c.args([
-                "--host",
-                &self.host,
-                "--dialect",
-                &self.dialect,
-                "--timeout",
-                &self.timeout,
-                "--merchant-id",
-                MERCHANT,
-            ]);
+            self.host_args(&mut c);
         }
         let out = c.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

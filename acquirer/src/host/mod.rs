@@ -695,7 +695,7 @@ impl Host {
                 outcome: txn.outcome,
                 code: None,
                 effect: Effect::Repeat,
-                note: Some("repeat of an advice already applied".into()),
+                note: Some("repeat of an advice already decided; answered as before".into()),
                 rrn: txn.rrn.clone(),
                 auth_code: txn.auth_code.clone(),
                 mac_key: None,
