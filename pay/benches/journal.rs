@@ -2,7 +2,8 @@
 //! year's journal after a crash (integrity check and load).
 //!
 //! `cargo bench -p till-pay --bench journal`; sled and redb doing the same
-//! work are compared in `tests/benches/journal_backends.rs`.
+//! work are compared with this journal in `tests/journal-backends` (run by
+//! `scripts/journal-evidence`; figures in docs/reliability.md).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
