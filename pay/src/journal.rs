@@ -44,9 +44,11 @@ const MARKER: &str = "journal.db.needs-recovery";
 const SCHEMA_VERSION: i64 = 1;
 const ARCHIVE_MAGIC: &[u8; 8] = b"TILLJNL2";
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries (
+/// The columns of `entries`, in both files: one list, because archiving
+/// copies rows with `SELECT *` and the `all_entries` view unions them.
+macro_rules! entry_columns {
+    () => {
+        "
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     batch INTEGER NOT NULL,
@@ -70,7 +72,16 @@ CREATE TABLE IF NOT EXISTS entries (
     settled INTEGER NOT NULL DEFAULT 0,
     settled_at TEXT,
     offline INTEGER NOT NULL DEFAULT 0
-);
+"
+    };
+}
+
+const SCHEMA: &str = concat!(
+    "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (",
+    entry_columns!(),
+    ");
 CREATE INDEX IF NOT EXISTS entries_rrn ON entries(rrn);
 CREATE INDEX IF NOT EXISTS entries_open ON entries(settled, batch);
 CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
@@ -100,36 +111,16 @@ CREATE TABLE IF NOT EXISTS settlements (
     at TEXT NOT NULL,
     record TEXT NOT NULL
 );
-";
+"
+);
 
 /// Settled batches, moved out of the working file at settlement and not
 /// written otherwise. Column for column the same entries and events.
-const HISTORY_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS history.entries (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    batch INTEGER NOT NULL,
-    stan INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    local_date TEXT NOT NULL,
-    local_time TEXT NOT NULL,
-    mti TEXT NOT NULL,
-    processing_code TEXT,
-    amount INTEGER,
-    currency INTEGER NOT NULL,
-    pan_masked TEXT,
-    last4 TEXT,
-    card_sealed TEXT,
-    status TEXT NOT NULL,
-    response_code TEXT,
-    rrn TEXT,
-    auth_code TEXT,
-    original_rrn TEXT,
-    original_entry INTEGER,
-    settled INTEGER NOT NULL DEFAULT 0,
-    settled_at TEXT,
-    offline INTEGER NOT NULL DEFAULT 0
-);
+const HISTORY_SCHEMA: &str = concat!(
+    "
+CREATE TABLE IF NOT EXISTS history.entries (",
+    entry_columns!(),
+    ");
 CREATE INDEX IF NOT EXISTS history.entries_rrn ON entries(rrn);
 CREATE INDEX IF NOT EXISTS history.entries_at ON entries(at);
 CREATE INDEX IF NOT EXISTS history.entries_last4 ON entries(last4);
@@ -146,7 +137,8 @@ CREATE TEMP VIEW IF NOT EXISTS all_entries AS
     SELECT * FROM main.entries UNION ALL SELECT * FROM history.entries;
 CREATE TEMP VIEW IF NOT EXISTS all_events AS
     SELECT * FROM main.events UNION ALL SELECT * FROM history.events;
-";
+"
+);
 
 /// Settled entries that move to history (open pre-authorizations stay: they
 /// may still be completed, which changes them).
