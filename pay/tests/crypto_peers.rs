@@ -16,10 +16,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use support::{BatchPeer, Reply, peer_seed};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -33,105 +32,19 @@ use till_pay::crypto::{KeyScheme, MacAlgorithm, MacPadding, Pin, PinBlockFormat,
 const CASES: usize = 300;
 
 /// The Python peer process, shared by all tests in this file.
-struct Peer {
-    // Held so the process handle lives as long as the pipes.
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-/// What the peer answered: `Ok(value)` or `Err(its error text)`.
-type Reply = Result<Value, String>;
-
-impl Peer {
-    fn start() -> Peer {
-        let python = support::python();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/crypto_peer.py");
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| unavailable(&format!("cannot run {python:?}: {e}")));
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            unavailable("the peer's pipes were not set up");
-        };
-        let mut peer = Peer {
-            _child: child,
-            stdin,
-            stdout: BufReader::new(stdout),
-        };
-        let hello = read_line(&mut peer.stdout);
-        if let Some(fatal) = hello.get("fatal") {
-            unavailable(&format!("{python} could not load the peers: {fatal}"));
-        }
-        assert!(
-            hello.get("ready").is_some(),
-            "unexpected peer greeting {hello}"
-        );
-        peer
-    }
-
-    /// Sends all `requests` and returns the replies in the same order.
-    ///
-    /// A second thread writes while this one reads, so neither pipe can
-    /// fill up and stall the other side.
-    fn batch(&mut self, requests: &[Value]) -> Vec<Reply> {
-        let Peer { stdin, stdout, .. } = self;
-        std::thread::scope(|scope| {
-            let writer = scope.spawn(move || -> std::io::Result<()> {
-                let mut out = BufWriter::new(stdin);
-                for request in requests {
-                    writeln!(out, "{request}")?;
-                }
-                out.flush()
-            });
-            let replies: Vec<Reply> = (0..requests.len())
-                .map(|_| {
-                    let reply = read_line(stdout);
-                    match (reply.get("ok"), reply.get("err")) {
-                        (Some(ok), _) => Ok(ok.clone()),
-                        (None, Some(err)) => Err(err.to_string()),
-                        _ => panic!("peer reply without ok or err: {reply}"),
-                    }
-                })
-                .collect();
-            match writer.join() {
-                Ok(Ok(())) => replies,
-                Ok(Err(e)) => unavailable(&format!("cannot write to the peer: {e}")),
-                Err(_) => panic!("peer writer thread panicked"),
-            }
-        })
-    }
-}
-
-/// One JSON line from the peer.
-fn read_line(stdout: &mut BufReader<ChildStdout>) -> Value {
-    let mut line = String::new();
-    match stdout.read_line(&mut line) {
-        Ok(0) => unavailable("the peer exited early (see its traceback above)"),
-        Ok(_) => serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("peer wrote a bad line {line:?}: {e}")),
-        Err(e) => unavailable(&format!("cannot read from the peer: {e}")),
-    }
-}
-
-fn unavailable(why: &str) -> ! {
-    panic!(
-        "Python crypto peer unavailable: {why}.\n\
-         Run scripts/test, which installs the peers (pip: psec, cryptography), \
-         or set TILL_PYTHON to an interpreter that has them."
-    )
-}
-
-fn peer() -> MutexGuard<'static, Peer> {
-    static PEER: OnceLock<Mutex<Peer>> = OnceLock::new();
-    PEER.get_or_init(|| Mutex::new(Peer::start()))
-        .lock()
-        // A test that failed while holding the lock left the peer in step
-        // (every batch reads all its replies), so it is still usable.
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn peer() -> MutexGuard<'static, BatchPeer> {
+    static PEER: OnceLock<Mutex<BatchPeer>> = OnceLock::new();
+    PEER.get_or_init(|| {
+        Mutex::new(BatchPeer::start(
+            "crypto_peer.py",
+            "crypto",
+            "psec, cryptography",
+        ))
+    })
+    .lock()
+    // A test that failed while holding the lock left the peer in step
+    // (every batch reads all its replies), so it is still usable.
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Sends `requests` in one batch; the lock is released before any assert.
@@ -139,18 +52,9 @@ fn ask(requests: &[Value]) -> Vec<Reply> {
     peer().batch(requests)
 }
 
-/// The run's seed: `TILL_PEER_SEED` or a fresh one.
-fn seed() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(|| match std::env::var("TILL_PEER_SEED") {
-        Ok(text) => text.parse().expect("TILL_PEER_SEED must be a u64"),
-        Err(_) => rand::rng().random(),
-    })
-}
-
 /// A generator per test, so tests replay alike whatever order they run in.
 fn rng_for(test: u64) -> StdRng {
-    StdRng::seed_from_u64(seed() ^ test.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    StdRng::seed_from_u64(peer_seed() ^ test.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 fn digits(rng: &mut StdRng, len: usize) -> String {
@@ -213,7 +117,7 @@ fn ok_str<'a>(reply: &'a Reply, ctx: &str) -> &'a str {
 }
 
 fn ctx(test: &str, case: usize) -> String {
-    format!("{test} case {case} (TILL_PEER_SEED={})", seed())
+    format!("{test} case {case} (TILL_PEER_SEED={})", peer_seed())
 }
 
 /// Format 0 is deterministic: clear blocks and cryptograms must be equal,

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -169,4 +169,133 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a [`BatchPeer`] answered to one request: `Ok(value)` or `Err(its
+/// error text)`.
+pub type Reply = Result<serde_json::Value, String>;
+
+/// A long-running Python peer that greets with `{"ready": …}` (or
+/// `{"fatal": …}`) and answers each JSON line with `{"ok": …}` or
+/// `{"err": …}`, fed in batches (the crypto and EMV cross-checks).
+pub struct BatchPeer {
+    // Held so the process handle lives as long as the pipes.
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// What to say when it cannot run: which peer, which pip packages.
+    what: &'static str,
+    packages: &'static str,
+}
+
+impl BatchPeer {
+    /// Starts `tests/peers/<script>` (`what` names it in errors, `packages`
+    /// are the pip packages it needs).
+    pub fn start(script: &str, what: &'static str, packages: &'static str) -> BatchPeer {
+        let python = python();
+        let fail = |why: String| -> ! { unavailable(what, packages, &why) };
+        let mut child = Command::new(&python)
+            .arg(test_path(&format!("peers/{script}")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| fail(format!("cannot run {python:?}: {e}")));
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            fail("the peer's pipes were not set up".into());
+        };
+        let mut peer = BatchPeer {
+            _child: child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            what,
+            packages,
+        };
+        let hello = peer.read_line();
+        if let Some(fatal) = hello.get("fatal") {
+            fail(format!("{python} could not load {packages}: {fatal}"));
+        }
+        assert!(
+            hello.get("ready").is_some(),
+            "unexpected peer greeting {hello}"
+        );
+        peer
+    }
+
+    /// Sends all `requests` and returns the replies in the same order.
+    ///
+    /// A second thread writes while this one reads, so neither pipe can
+    /// fill up and stall the other side.
+    pub fn batch(&mut self, requests: &[serde_json::Value]) -> Vec<Reply> {
+        let (what, packages) = (self.what, self.packages);
+        let BatchPeer { stdin, stdout, .. } = self;
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> std::io::Result<()> {
+                let mut out = BufWriter::new(stdin);
+                for request in requests {
+                    writeln!(out, "{request}")?;
+                }
+                out.flush()
+            });
+            let replies: Vec<Reply> = (0..requests.len())
+                .map(|_| {
+                    let reply = read_peer_line(stdout, what, packages);
+                    match (reply.get("ok"), reply.get("err")) {
+                        (Some(ok), _) => Ok(ok.clone()),
+                        (None, Some(err)) => Err(err.to_string()),
+                        _ => panic!("peer reply without ok or err: {reply}"),
+                    }
+                })
+                .collect();
+            match writer.join() {
+                Ok(Ok(())) => replies,
+                Ok(Err(e)) => {
+                    unavailable(what, packages, &format!("cannot write to the peer: {e}"))
+                }
+                Err(_) => panic!("peer writer thread panicked"),
+            }
+        })
+    }
+
+    fn read_line(&mut self) -> serde_json::Value {
+        read_peer_line(&mut self.stdout, self.what, self.packages)
+    }
+}
+
+/// One JSON line from a peer.
+fn read_peer_line(
+    stdout: &mut BufReader<ChildStdout>,
+    what: &str,
+    packages: &str,
+) -> serde_json::Value {
+    let mut line = String::new();
+    match stdout.read_line(&mut line) {
+        Ok(0) => unavailable(
+            what,
+            packages,
+            "the peer exited early (see its traceback above)",
+        ),
+        Ok(_) => serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("peer wrote a bad line {line:?}: {e}")),
+        Err(e) => unavailable(what, packages, &format!("cannot read from the peer: {e}")),
+    }
+}
+
+fn unavailable(what: &str, packages: &str, why: &str) -> ! {
+    panic!(
+        "Python {what} peer unavailable: {why}.\n\
+         Run scripts/test, which installs the peers (pip: {packages}), \
+         or set TILL_PYTHON to an interpreter that has them."
+    )
+}
+
+/// The cross-checks' seed: `TILL_PEER_SEED` to replay a run, else a fresh
+/// one (every failure message names it).
+pub fn peer_seed() -> u64 {
+    use rand::RngExt;
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| match std::env::var("TILL_PEER_SEED") {
+        Ok(text) => text.parse().expect("TILL_PEER_SEED must be a u64"),
+        Err(_) => rand::rng().random(),
+    })
 }
