@@ -113,6 +113,25 @@ impl Host {
         decision
     }
 
+    /// The checks a sale and a pre-authorization share: amount, card
+    /// status and expiry, chip cryptogram, PIN, funds. The card and amount
+    /// to charge or hold.
+    fn authorize(
+        &mut self,
+        draft: &mut Draft,
+        req: &Message,
+        keys: &WorkingKeys,
+        now: DateTime<Local>,
+    ) -> Step<(usize, Amount)> {
+        let amount = self.positive_amount(draft, req)?;
+        let card = self.card(draft, req)?;
+        self.check_card(card, req, now)?;
+        self.check_icc(draft, card, req, amount)?;
+        self.check_pin(card, req, keys)?;
+        self.check_funds(card, amount)?;
+        Ok((card, amount))
+    }
+
     fn sale(
         &mut self,
         draft: &mut Draft,
@@ -120,12 +139,7 @@ impl Host {
         keys: &WorkingKeys,
         now: DateTime<Local>,
     ) -> Step<Approval> {
-        let amount = self.positive_amount(draft, req)?;
-        let card = self.card(draft, req)?;
-        self.check_card(card, req, now)?;
-        self.check_icc(draft, card, req, amount)?;
-        self.check_pin(card, req, keys)?;
-        self.check_funds(card, amount)?;
+        let (card, amount) = self.authorize(draft, req, keys, now)?;
         self.debit(card, amount);
         Ok(Approval::new(Effect::Debit))
     }
@@ -161,12 +175,7 @@ impl Host {
         keys: &WorkingKeys,
         now: DateTime<Local>,
     ) -> Step<Approval> {
-        let amount = self.positive_amount(draft, req)?;
-        let card = self.card(draft, req)?;
-        self.check_card(card, req, now)?;
-        self.check_icc(draft, card, req, amount)?;
-        self.check_pin(card, req, keys)?;
-        self.check_funds(card, amount)?;
+        let (card, amount) = self.authorize(draft, req, keys, now)?;
         self.accounts[card].held.0 += amount.0;
         Ok(Approval::new(Effect::Hold))
     }
