@@ -140,6 +140,22 @@ CREATE TEMP VIEW IF NOT EXISTS all_events AS
 "
 );
 
+/// The second half of archiving: what reached history leaves the working
+/// file, and the mark goes. Run in one transaction, after a crash too.
+const FINISH_ARCHIVE: &str = "
+    DELETE FROM main.events WHERE entry IN (SELECT id FROM history.entries);
+    DELETE FROM main.entries WHERE id IN (SELECT id FROM history.entries);
+    DELETE FROM main.meta WHERE key = 'archiving';
+";
+
+/// `PRAGMA <schema>.integrity_check`: `None` when it says ok, else its
+/// first three findings.
+fn integrity_problems(conn: &Connection, schema: &str) -> rusqlite::Result<Option<String>> {
+    let mut st = conn.prepare(&format!("PRAGMA {schema}.integrity_check"))?;
+    let verdict: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok((verdict != ["ok"]).then(|| verdict.into_iter().take(3).collect::<Vec<_>>().join("; ")))
+}
+
 /// Settled entries that move to history (open pre-authorizations stay: they
 /// may still be completed, which changes them).
 const ARCHIVABLE: &str = "settled = 1 AND NOT (kind = 'preauth' AND status = 'approved')";
@@ -311,17 +327,9 @@ impl SqliteJournal {
                 .map_err(damaged)?;
             if clean.as_deref() != Some("1") {
                 existed_unclean = true;
-                let verdict: Vec<String> = {
-                    let mut st = conn.prepare("PRAGMA integrity_check").map_err(damaged)?;
-                    st.query_map([], |r| r.get(0))
-                        .map_err(damaged)?
-                        .collect::<Result<_, _>>()
-                        .map_err(damaged)?
-                };
-                if verdict != ["ok"] {
+                if let Some(problems) = integrity_problems(&conn, "main").map_err(damaged)? {
                     return Err(OpenFailure::Damaged(format!(
-                        "integrity check failed: {}",
-                        verdict.into_iter().take(3).collect::<Vec<_>>().join("; ")
+                        "integrity check failed: {problems}"
                     )));
                 }
             }
@@ -387,35 +395,21 @@ impl SqliteJournal {
             .optional()
             .map_err(damaged)?;
         let interrupted = archiving.as_deref() == Some("1");
-        if existed && unclean && interrupted {
-            let verdict: Vec<String> = {
-                let mut st = conn
-                    .prepare("PRAGMA history.integrity_check")
-                    .map_err(damaged)?;
-                st.query_map([], |r| r.get(0))
-                    .map_err(damaged)?
-                    .collect::<Result<_, _>>()
-                    .map_err(damaged)?
-            };
-            if verdict != ["ok"] {
-                return Err(OpenFailure::Damaged(format!(
-                    "the integrity check of its history failed: {}",
-                    verdict.into_iter().take(3).collect::<Vec<_>>().join("; ")
-                )));
-            }
+        if existed
+            && unclean
+            && interrupted
+            && let Some(problems) = integrity_problems(conn, "history").map_err(damaged)?
+        {
+            return Err(OpenFailure::Damaged(format!(
+                "the integrity check of its history failed: {problems}"
+            )));
         }
         conn.execute_batch(HISTORY_SCHEMA).map_err(damaged)?;
         if interrupted {
             // The copy into history is one transaction there; whatever reached
             // it leaves the working file now.
-            conn.execute_batch(
-                "BEGIN;
-                 DELETE FROM main.events WHERE entry IN (SELECT id FROM history.entries);
-                 DELETE FROM main.entries WHERE id IN (SELECT id FROM history.entries);
-                 DELETE FROM main.meta WHERE key = 'archiving';
-                 COMMIT;",
-            )
-            .map_err(damaged)?;
+            conn.execute_batch(&format!("BEGIN; {FINISH_ARCHIVE} COMMIT;"))
+                .map_err(damaged)?;
         }
         Ok(())
     }
@@ -447,18 +441,7 @@ impl SqliteJournal {
         .map_err(err)?;
         tx.commit().map_err(err)?;
         let tx = self.conn.transaction().map_err(err)?;
-        tx.execute(
-            "DELETE FROM main.events WHERE entry IN (SELECT id FROM history.entries)",
-            [],
-        )
-        .map_err(err)?;
-        tx.execute(
-            "DELETE FROM main.entries WHERE id IN (SELECT id FROM history.entries)",
-            [],
-        )
-        .map_err(err)?;
-        tx.execute("DELETE FROM main.meta WHERE key = 'archiving'", [])
-            .map_err(err)?;
+        tx.execute_batch(FINISH_ARCHIVE).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(moved)
     }
