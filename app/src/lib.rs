@@ -1,5 +1,8 @@
 //! Till's terminal binaries.
 //!
+//! - `till` ([`ui`]): the touchscreen app — the screens of `app/ui/*.slint`
+//!   over the payment engine and the devices; simulator mode with the
+//!   bundled acquirer, device mode with the real drivers.
 //! - `tillctl` ([`cli`]): the field engineer's command line — development
 //!   PKI, one transaction flow at a time against a host, the journal and
 //!   store-and-forward queue, devices, ISO 8583, PIN block and MAC tools.
@@ -10,3 +13,4 @@
 
 pub mod card;
 pub mod cli;
+pub mod ui;

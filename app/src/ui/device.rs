@@ -1,0 +1,110 @@
+//! Device mode (`till --config FILE`): the real drivers of `till_hal` from
+//! the device configuration, the terminal's PKI and journal.
+//!
+//! ```toml
+//! pki = "/etc/till/pki"              # from provisioning (tillctl pki, or the acquirer's)
+//! terminal_id = "TILL0001"           # optional: the CN of PKI/terminal.crt
+//! state = "/var/lib/till"            # journal, settings, operators
+//! devices = "/etc/till/devices.toml" # reader, keypad, printer, scanner (tillctl devices default-config)
+//! host = "acquirer.example.com:7000" # first start only; then the settings screen
+//! ```
+//!
+//! On the first start there are no operators: the administrator's password
+//! comes from `TILL_INITIAL_ADMIN_PASSWORD` (set once by provisioning),
+//! and the app refuses to start without it rather than invent one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use till_hal::config::DevicesConfig;
+use till_pay::link::TerminalFiles;
+
+use super::operators::{Operators, Role};
+use super::settings::Settings;
+use super::worker::Setup;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    pki: PathBuf,
+    terminal_id: Option<String>,
+    state: PathBuf,
+    devices: Option<PathBuf>,
+    host: Option<String>,
+}
+
+/// Reads the device configuration and everything it names.
+pub fn load(path: &Path) -> Result<(Setup, Operators, PathBuf), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the configuration {}: {e}", path.display()))?;
+    let file: File = toml::from_str(&text)
+        .map_err(|e| format!("the configuration {} is not valid: {e}", path.display()))?;
+    let devices = match &file.devices {
+        Some(p) => DevicesConfig::load(p).map_err(|e| e.to_string())?,
+        None => DevicesConfig::default(),
+    };
+    let files = TerminalFiles::in_dir(&file.pki, file.terminal_id.as_deref())
+        .map_err(|e| e.to_string())?;
+    let terminal_id = match &file.terminal_id {
+        Some(id) => id.clone(),
+        None => till_pay::link::tls::load_certs(&files.cert)
+            .ok()
+            .and_then(|c| till_pay::link::tls::peer_common_name(&c))
+            .ok_or_else(|| {
+                format!(
+                    "cannot read the terminal id from {}; set terminal_id in {}",
+                    files.cert.display(),
+                    path.display()
+                )
+            })?,
+    };
+    let settings_path = file.state.join("settings.toml");
+    let mut settings = Settings::load(&settings_path)?;
+    if settings.host.is_empty() {
+        settings.host = file.host.clone().unwrap_or_default();
+    }
+    let ops_path = file.state.join("operators.toml");
+    let initial = if ops_path.exists() {
+        None
+    } else {
+        Some(std::env::var("TILL_INITIAL_ADMIN_PASSWORD").map_err(|_| {
+            format!(
+                "no operators yet ({} is missing): start once with TILL_INITIAL_ADMIN_PASSWORD set to the administrator's first password",
+                ops_path.display()
+            )
+        })?)
+    };
+    let accounts: Vec<(&str, Role, &str)> = initial
+        .as_deref()
+        .map(|p| vec![("admin", Role::Administrator, p)])
+        .unwrap_or_default();
+    let operators = Operators::open(&ops_path, &accounts)?;
+    Ok((
+        Setup {
+            files,
+            terminal_id,
+            state_dir: file.state,
+            settings,
+            devices,
+            sim_printer: None,
+        },
+        operators,
+        settings_path,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_configuration_is_named_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("till.toml");
+        std::fs::write(&path, "pki = 3").unwrap();
+        let err = load(&path).err().unwrap();
+        assert!(err.contains("till.toml") && err.contains("not valid"), "{err}");
+        let err = load(&dir.path().join("missing.toml")).err().unwrap();
+        assert!(err.contains("cannot read"), "{err}");
+    }
+}

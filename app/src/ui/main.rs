@@ -1,0 +1,153 @@
+//! `till`'s command line: simulator mode (a window, or the headless demo
+//! where there is no display) and device mode (`--config`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use slint::ComponentHandle;
+
+use super::platform::Clock;
+use super::{App, Options, demo, device, sim};
+
+#[derive(Parser)]
+#[command(
+    name = "till",
+    version,
+    about = "Till touchscreen payment terminal. Without --config: simulator mode with the bundled acquirer."
+)]
+struct Cli {
+    /// Device configuration: real drivers, the terminal's PKI and journal.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Simulator mode: where the PKI, journal, ledger and receipts live
+    /// (default: ~/.local/share/till-sim).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Simulator mode: run the scripted demo without a window even where
+    /// there is a display.
+    #[arg(long)]
+    headless: bool,
+    /// Where the headless demo writes its screenshots (default: STATE/screens).
+    #[arg(long)]
+    screens: Option<PathBuf>,
+}
+
+/// Runs `till`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match &cli.config {
+        Some(config) => run_device(config),
+        None => run_simulator(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("till: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+fn run_simulator(cli: &Cli) -> Result<(), String> {
+    let root = match &cli.state {
+        Some(p) => p.clone(),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(".local/share/till-sim"),
+    };
+    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    if cli.headless || !has_display() {
+        let screens = cli.screens.clone().unwrap_or_else(|| root.join("screens"));
+        eprintln!("till: no display: running the scripted demo (sign-in, sale, void, settlement)");
+        demo::run(&root, &screens)?;
+        eprintln!("till: screenshots in {}", screens.display());
+        eprintln!("till: receipts in {}", root.join("receipts").display());
+        eprintln!("till: acquirer ledger {}", root.join("ledger.jsonl").display());
+        return Ok(());
+    }
+    slint::BackendSelector::new()
+        .backend_name("winit".into())
+        .renderer_name("software".into())
+        .select()
+        .map_err(|e| format!("cannot open a window: {e}; run with --headless for the demo"))?;
+    let simulator = sim::Simulator::start(&root)?;
+    let (setup, operators, settings_path) = simulator.terminal()?;
+    eprintln!(
+        "till: simulator mode, acquirer on {}; log in as admin/123456, zhang/222222 (supervisor) or li/111111 (cashier); the keyboard is the PIN keypad",
+        simulator.host
+    );
+    let app = App::new(Options {
+        setup,
+        operators,
+        settings_path,
+        simulator: true,
+        clock: Clock::Real(std::time::Instant::now()),
+    })?;
+    app.ui.run().map_err(|e| e.to_string())
+}
+
+fn run_device(config: &std::path::Path) -> Result<(), String> {
+    let (setup, operators, settings_path) = device::load(config)?;
+    slint::BackendSelector::new()
+        .backend_name("linuxkms".into())
+        .renderer_name("software".into())
+        .select()
+        .map_err(|e| format!("cannot open the display (DRM/KMS): {e}"))?;
+    let keypad = setup.devices.keypad.clone();
+    let app = App::new(Options {
+        setup,
+        operators,
+        settings_path,
+        simulator: false,
+        clock: Clock::Real(std::time::Instant::now()),
+    })?;
+    if !keypad.simulated {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("till-keypad".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    let mut keys = match till_hal::keypad::open(&keypad) {
+                        Ok(k) => k,
+                        Err(e) => return tracing::error!(error = %e, "keypad"),
+                    };
+                    while let Some(k) = keys.next_press().await {
+                        match k {
+                            Ok(k) => {
+                                let _ = tx.send(k);
+                                let _ = slint::invoke_from_event_loop(|| {});
+                            }
+                            Err(e) => tracing::error!(error = %e, "keypad"),
+                        }
+                    }
+                });
+            })
+            .map_err(|e| e.to_string())?;
+        let c = app.controller.clone();
+        slint::spawn_local(async move {
+            while let Some(k) = rx.recv().await {
+                c.keypad(k);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    app.ui.run().map_err(|e| e.to_string())
+}

@@ -1,0 +1,555 @@
+//! The engine thread: owns the payment engine (`till_pay::engine::Terminal`
+//! over TLS with its SQLite journal), the reader and the printer, and runs
+//! one job at a time for the UI thread, answering with a [`Reply`]. The
+//! store-and-forward forwarder runs beside the jobs on the same runtime and
+//! shares the engine through its mutex, so it never sends while a sale is
+//! in flight.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use till_hal::config::DevicesConfig;
+use till_hal::printer::receipt::Receipt;
+use till_hal::printer::sim::SimulatedPrinter;
+use till_hal::printer::{AnyPrinter, Printer, PrinterLink};
+use till_hal::reader::virtual_emv::bundled_cards;
+use till_hal::reader::model::Mfrc522Model;
+use till_hal::reader::{ChipVersion, ContactlessReader, Mfrc522Reader, ReaderError, SimulatedReader};
+use till_hal::selftest::{DeviceReport, Outcome, SelfTestReport};
+use till_pay::emv::{CardRead, Kernel, KernelConfig, Transaction};
+use till_pay::engine::{
+    BatchTotals, Entry, EngineError, SettlementOutcome, SignInOutcome, Terminal, TerminalConfig,
+    TxnOutcome, TxnRequest, forwarder,
+};
+use till_pay::iso8583::Dialect;
+use till_pay::iso8583::spec::FrameFormat;
+use till_pay::journal::{QueueStatus, SqliteJournal};
+use till_pay::link::{Backoff, Framing, TerminalFiles, TlsLink};
+use till_pay::money::Amount;
+use tokio::sync::{Mutex, Notify, mpsc, watch};
+
+use super::settings::Settings;
+use crate::card::{ReaderTransport, open_reader};
+
+/// The engine as the app runs it.
+pub type Engine = Terminal<TlsLink, SqliteJournal>;
+
+/// What the UI asks of the engine thread.
+pub enum Job {
+    /// Power-on self-test of every device.
+    SelfTest,
+    /// Terminal sign-in.
+    SignIn,
+    /// Wait for a card and read it; `virtual_card` names a card of the
+    /// simulator's card file (simulated reader only).
+    ReadCard {
+        /// The virtual card, in simulator mode.
+        virtual_card: Option<String>,
+        /// The amount, for the card's risk checks.
+        amount: Amount,
+    },
+    /// Run a transaction.
+    Txn(Box<TxnRequest>),
+    /// Settle the open batch.
+    Settle,
+    /// Print receipts (in order; the first failure stops and keeps the rest).
+    Print(Vec<Receipt>),
+    /// Print again what did not print.
+    PrintPending,
+    /// The journal's entries (newest first).
+    History,
+    /// Signed-in state, batch, queue and totals.
+    Status,
+    /// New settings: the engine is opened again with them.
+    Reconfigure(Box<Settings>),
+}
+
+/// Why a card could not be read, as the screens tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardProblem {
+    /// Waiting was cancelled (timeout or the operator).
+    Cancelled,
+    /// The card left the field during the read.
+    Removed,
+    /// The card did not answer properly (dirty, damaged, wrong card).
+    Unreadable,
+}
+
+/// What the engine thread answers.
+pub enum Reply {
+    /// The self-test.
+    SelfTest(SelfTestReport),
+    /// The sign-in's result.
+    SignedIn(Result<SignInOutcome, EngineError>),
+    /// The card read.
+    Card(Result<Box<CardRead>, CardProblem>),
+    /// A transaction's result.
+    Txn(Result<Box<TxnOutcome>, EngineError>),
+    /// Settlement's result.
+    Settled(Result<Box<SettlementOutcome>, EngineError>),
+    /// Printing: `Err(problem)` with what is still to print kept.
+    Printed(Result<(), PrintProblem>),
+    /// Journal entries, newest first.
+    History(Vec<Entry>),
+    /// The terminal's state.
+    Status(Status),
+    /// The engine could not be opened (bad PKI, journal, dialect).
+    Broken(String),
+}
+
+/// A printing failure: a kind the screen explains, and the driver's words
+/// for service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintProblem {
+    /// paper-out, cover-open, offline or other.
+    pub kind: &'static str,
+    /// What the driver said.
+    pub detail: String,
+}
+
+/// The terminal's state for the status line and banner.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// Signed in today, to this host.
+    pub signed_in: bool,
+    /// Open batch number.
+    pub batch: String,
+    /// The store-and-forward queue.
+    pub queue: QueueStatus,
+    /// The last attempt to reach the host failed.
+    pub offline: bool,
+    /// Totals of the open batch.
+    pub totals: BatchTotals,
+}
+
+/// Where the engine's pieces come from.
+#[derive(Clone)]
+pub struct Setup {
+    /// The terminal's PKI files.
+    pub files: TerminalFiles,
+    /// Terminal id.
+    pub terminal_id: String,
+    /// Journal directory.
+    pub state_dir: std::path::PathBuf,
+    /// Settings.
+    pub settings: Settings,
+    /// Devices.
+    pub devices: DevicesConfig,
+    /// The simulated printer, when the printer is simulated (tests and the
+    /// simulator's controls reach its paper and cover through it).
+    pub sim_printer: Option<Arc<StdMutex<SimulatedPrinter>>>,
+}
+
+/// The simulated printer shared with whoever simulates its paper and cover.
+struct SharedSim(Arc<StdMutex<SimulatedPrinter>>);
+
+impl PrinterLink for SharedSim {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.lock().write_all(bytes)
+    }
+    fn read_byte(&mut self, timeout: Duration) -> std::io::Result<Option<u8>> {
+        self.lock().read_byte(timeout)
+    }
+    fn discard_input(&mut self) -> std::io::Result<()> {
+        self.lock().discard_input()
+    }
+    fn name(&self) -> String {
+        self.lock().name()
+    }
+    fn baud(&self) -> u32 {
+        self.lock().baud()
+    }
+}
+
+impl SharedSim {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimulatedPrinter> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The handle the UI keeps.
+pub struct Worker {
+    jobs: mpsc::UnboundedSender<Job>,
+    cancel_card: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the engine thread; `reply` is called on that thread.
+    pub fn start(setup: Setup, reply: impl Fn(Reply) + Send + 'static) -> Worker {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let cancel_card = Arc::new(AtomicBool::new(false));
+        let cancel = cancel_card.clone();
+        let thread = std::thread::Builder::new()
+            .name("till-engine".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => return reply(Reply::Broken(format!("cannot start: {e}"))),
+                };
+                rt.block_on(run(setup, rx, cancel, reply));
+            })
+            .expect("the engine thread starts");
+        Worker {
+            jobs,
+            cancel_card,
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a job.
+    pub fn send(&self, job: Job) {
+        if matches!(job, Job::ReadCard { .. }) {
+            self.cancel_card.store(false, Ordering::SeqCst);
+        }
+        // The thread only ends when the Worker is dropped.
+        let _ = self.jobs.send(job);
+    }
+
+    /// Stops waiting for a card.
+    pub fn cancel_card(&self) {
+        self.cancel_card.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::unbounded_channel();
+        self.jobs = closed;
+        self.cancel_card.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens the engine for `setup`.
+pub fn open_engine(setup: &Setup) -> Result<Engine, String> {
+    let s = &setup.settings;
+    let dialect = Dialect::load(&s.dialect).map_err(|e| e.to_string())?;
+    let tls = setup.files.client_config().map_err(|e| e.to_string())?;
+    let tmk = setup.files.read_tmk().map_err(|e| e.to_string())?;
+    let data_key = setup.files.read_datakey().map_err(|e| e.to_string())?;
+    let framing = match dialect.framing {
+        FrameFormat::U16be => Framing::U16Be,
+        FrameFormat::Ascii4 => Framing::Ascii4,
+    };
+    let link = TlsLink::new(s.host.clone(), tls, framing).map_err(|e| e.to_string())?;
+    let store = SqliteJournal::open(&setup.state_dir).map_err(|e| e.to_string())?;
+    let mut config =
+        TerminalConfig::new(&setup.terminal_id, &s.merchant_id, s.currency(), &s.host);
+    config.host_timeout = Duration::from_secs(s.host_timeout_seconds.clamp(5, 120));
+    config.limits = s.limits();
+    config.offline = s.offline();
+    Terminal::new(dialect, config, link, store, &tmk, &data_key).map_err(|e| e.to_string())
+}
+
+fn open_printer(setup: &Setup) -> Result<AnyPrinter, till_hal::printer::Error> {
+    match &setup.sim_printer {
+        Some(sim) => Ok(Printer::new(
+            Box::new(SharedSim(sim.clone())),
+            setup.devices.printer.paper_width,
+            Duration::from_millis(setup.devices.printer.status_timeout_ms),
+        )),
+        None => till_hal::printer::open(&setup.devices.printer),
+    }
+}
+
+struct Running {
+    engine: Arc<Mutex<Engine>>,
+    stop: watch::Sender<bool>,
+    wake: Arc<Notify>,
+}
+
+fn start_engine(setup: &Setup) -> Result<Running, String> {
+    let engine = Arc::new(Mutex::new(open_engine(setup)?));
+    let (stop, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(forwarder::run(
+        engine.clone(),
+        Backoff {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+            ..Backoff::default()
+        },
+        Duration::from_secs(30),
+        wake.clone(),
+        stop_rx,
+    ));
+    Ok(Running { engine, stop, wake })
+}
+
+async fn run(
+    mut setup: Setup,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    cancel: Arc<AtomicBool>,
+    reply: impl Fn(Reply),
+) {
+    let mut running = match start_engine(&setup) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            reply(Reply::Broken(e));
+            None
+        }
+    };
+    let mut printer: Option<AnyPrinter> = None;
+    let mut offline = false;
+    while let Some(job) = jobs.recv().await {
+        if let Job::Reconfigure(settings) = job {
+            if let Some(r) = running.take() {
+                let _ = r.stop.send(true);
+                r.wake.notify_one();
+                // The forwarder holds the engine until its round ends.
+                let _ = r.engine.lock().await;
+            }
+            setup.settings = *settings;
+            running = match start_engine(&setup) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    reply(Reply::Broken(e));
+                    None
+                }
+            };
+            continue;
+        }
+        match job {
+            Job::SelfTest => reply(Reply::SelfTest(self_test(&setup))),
+            Job::ReadCard {
+                virtual_card,
+                amount,
+            } => {
+                let setup = setup.clone();
+                let cancel = cancel.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    read_card(&setup, virtual_card.as_deref(), amount, &cancel)
+                })
+                .await
+                .unwrap_or(Err(CardProblem::Unreadable));
+                reply(Reply::Card(read.map(Box::new)));
+            }
+            Job::Print(receipts) => {
+                let p = match printer.take() {
+                    Some(p) => Ok(p),
+                    None => open_printer(&setup),
+                };
+                let (kept, result) = match p {
+                    Ok(mut p) => {
+                        let result = print_all(&mut p, &receipts);
+                        (Some(p), result)
+                    }
+                    Err(e) => (None, Err(problem(&e))),
+                };
+                printer = kept;
+                reply(Reply::Printed(result));
+            }
+            Job::PrintPending => {
+                let result = match printer.as_mut() {
+                    Some(p) => p.reprint_pending().map(|_| ()).map_err(|e| problem(&e)),
+                    None => Ok(()),
+                };
+                reply(Reply::Printed(result));
+            }
+            job => {
+                let Some(r) = &running else {
+                    reply(Reply::Broken(
+                        "the payment engine is not running; check the settings".into(),
+                    ));
+                    continue;
+                };
+                let mut engine = r.engine.lock().await;
+                match job {
+                    Job::SignIn => {
+                        let result = engine.sign_in().await;
+                        offline = result.is_err();
+                        reply(Reply::SignedIn(result));
+                    }
+                    Job::Txn(req) => {
+                        let result = engine.run(*req).await;
+                        offline = match &result {
+                            Ok(o) => o.response_code.is_none(),
+                            Err(EngineError::HostUnreachable(_))
+                            | Err(EngineError::OfflineRefused { .. })
+                            | Err(EngineError::NoAnswer(_))
+                            | Err(EngineError::PendingNotCleared { .. }) => true,
+                            Err(_) => offline,
+                        };
+                        if engine.queue_status().depth > 0 {
+                            r.wake.notify_one();
+                        }
+                        reply(Reply::Txn(result.map(Box::new)));
+                    }
+                    Job::Settle => {
+                        let result = engine.settle().await;
+                        if result.is_ok() {
+                            offline = false;
+                        }
+                        reply(Reply::Settled(result.map(Box::new)));
+                    }
+                    Job::History => {
+                        let mut entries = engine.state().entries.clone();
+                        entries.reverse();
+                        reply(Reply::History(entries));
+                    }
+                    Job::Status => {}
+                    _ => unreachable!("handled above"),
+                }
+                let queue = engine.queue_status();
+                if queue.depth == 0 && !offline {
+                    offline = false;
+                }
+                reply(Reply::Status(status(&engine, &setup.settings, offline)));
+            }
+        }
+    }
+    if let Some(r) = running {
+        let _ = r.stop.send(true);
+        r.wake.notify_one();
+    }
+}
+
+fn status(engine: &Engine, settings: &Settings, offline: bool) -> Status {
+    let today = chrono::Local::now().date_naive().to_string();
+    let state = engine.state();
+    Status {
+        signed_in: state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.host == settings.host && s.date == today),
+        batch: format!("{:06}", state.batch_number),
+        queue: engine.queue_status(),
+        offline,
+        totals: engine.totals(),
+    }
+}
+
+fn self_test(setup: &Setup) -> SelfTestReport {
+    let mut report = till_hal::selftest::run(&setup.devices, Some(&crate::card::reader_check));
+    if let Some(sim) = &setup.sim_printer {
+        // The simulated printer is the app's own: ask it like a real one.
+        let mut p = Printer::new(
+            Box::new(SharedSim(sim.clone())) as Box<dyn PrinterLink>,
+            setup.devices.printer.paper_width,
+            Duration::from_millis(setup.devices.printer.status_timeout_ms),
+        );
+        if let Some(d) = report.devices.iter_mut().find(|d| d.device == "printer") {
+            *d = match p.check_ready() {
+                Ok(_) => DeviceReport::new("printer", Outcome::Simulated, "simulated printer"),
+                Err(e) => DeviceReport::new("printer", Outcome::Failed, e.to_string()),
+            };
+        }
+    }
+    report.devices.push(match SqliteJournal::open(&setup.state_dir) {
+        Ok(_) => DeviceReport::new(
+            "journal",
+            Outcome::Ok,
+            setup.state_dir.display().to_string(),
+        ),
+        Err(e) => DeviceReport::new("journal", Outcome::Failed, e.to_string()),
+    });
+    report.ok = report.devices.iter().all(|d| d.outcome != Outcome::Failed);
+    report
+}
+
+fn print_all(printer: &mut AnyPrinter, receipts: &[Receipt]) -> Result<(), PrintProblem> {
+    for r in receipts {
+        printer.print_receipt(r).map_err(|e| problem(&e))?;
+    }
+    Ok(())
+}
+
+fn problem(e: &till_hal::printer::Error) -> PrintProblem {
+    use till_hal::printer::Error;
+    let kind = match e {
+        Error::PaperOut => "paper-out",
+        Error::CoverOpen => "cover-open",
+        Error::Offline(_) | Error::NoAnswer { .. } => "offline",
+        _ => "other",
+    };
+    PrintProblem {
+        kind,
+        detail: e.to_string(),
+    }
+}
+
+/// The simulator's pretend gestures besides presenting a good card.
+pub const SIM_REMOVED_EARLY: &str = "pulled away early";
+/// A card that does not answer properly.
+pub const SIM_UNREADABLE: &str = "dirty card";
+
+/// The names the simulator offers on the tap screen.
+pub fn sim_card_names() -> Vec<String> {
+    let mut names: Vec<String> = bundled_cards()
+        .map(|cards| cards.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default();
+    names.push(SIM_REMOVED_EARLY.into());
+    names.push(SIM_UNREADABLE.into());
+    names
+}
+
+fn read_card(
+    setup: &Setup,
+    virtual_card: Option<&str>,
+    amount: Amount,
+    cancel: &AtomicBool,
+) -> Result<CardRead, CardProblem> {
+    let txn = Transaction::purchase(
+        amount,
+        setup.settings.currency(),
+        chrono::Local::now().naive_local(),
+    );
+    let mut reader: Box<dyn ContactlessReader> = match virtual_card {
+        Some(name) if setup.devices.reader.simulated => sim_reader(name)?,
+        _ => open_reader(&setup.devices.reader, "").map_err(|_| CardProblem::Unreadable)?,
+    };
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(CardProblem::Cancelled);
+        }
+        match reader.wait_for_card(Duration::from_millis(200)) {
+            Ok(_) => break,
+            Err(ReaderError::NoCard) => continue,
+            Err(_) => return Err(CardProblem::Unreadable),
+        }
+    }
+    let result = Kernel::new(KernelConfig::default()).read(ReaderTransport::new(reader.as_mut()), &txn);
+    let _ = reader.release();
+    result.map_err(|e| {
+        tracing::info!(error = %e, "card read failed");
+        match e {
+            till_pay::emv::EmvError::Transport {
+                source: till_pay::emv::TransportError::CardRemoved,
+                ..
+            } => CardProblem::Removed,
+            _ => CardProblem::Unreadable,
+        }
+    })
+}
+
+fn sim_reader(name: &str) -> Result<Box<dyn ContactlessReader>, CardProblem> {
+    let options = till_hal::reader::ReaderOptions {
+        max_bit_rate: till_hal::reader::BitRate::Kbps106,
+        ..Default::default()
+    };
+    let cards = bundled_cards().map_err(|_| CardProblem::Unreadable)?;
+    let pick = |n: &str| cards.iter().find(|c| c.name == n).cloned();
+    let card = match name {
+        SIM_REMOVED_EARLY | SIM_UNREADABLE => pick("cup-ok"),
+        n => pick(n),
+    }
+    .ok_or(CardProblem::Unreadable)?;
+    let model = Mfrc522Model::new(ChipVersion::V2);
+    let id = model.insert(card.into_model());
+    match name {
+        SIM_REMOVED_EARLY => model.remove_after_frames(id, 8),
+        SIM_UNREADABLE => model.corrupt_crc_of_next(1000),
+        _ => {}
+    }
+    let reader: SimulatedReader =
+        Mfrc522Reader::new(model.spi(), model.reset_pin(), model.delay(), options)
+            .map_err(|_| CardProblem::Unreadable)?;
+    Ok(Box::new(reader))
+}

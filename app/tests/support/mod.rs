@@ -1,0 +1,200 @@
+//! Driving the real screens: the app on the headless platform with the
+//! bundled acquirer, clicked where a finger would press (pointer events at
+//! the element's centre, through Slint's hit testing) and typed at like
+//! the keypad. Each test runs in its own process (cargo nextest), because
+//! Slint's platform is set once per process.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use i_slint_backend_testing::ElementHandle;
+use slint::platform::{PointerEventButton, WindowEvent};
+use slint::{ComponentHandle, LogicalPosition, Model};
+use till_app::ui::demo::Driver;
+use till_app::ui::{Screen, Till};
+
+pub struct T {
+    pub d: Driver,
+    pub dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for T {
+    type Target = Driver;
+    fn deref(&self) -> &Driver {
+        &self.d
+    }
+}
+
+impl std::ops::DerefMut for T {
+    fn deref_mut(&mut self) -> &mut Driver {
+        &mut self.d
+    }
+}
+
+/// The app at 800×480 on virtual time, past the self-test, on the login screen.
+pub fn start() -> T {
+    start_sized(800, 480)
+}
+
+pub fn start_sized(w: u32, h: u32) -> T {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Driver::start(dir.path(), w, h, true).unwrap();
+    d.until("the self-test", |d| d.till(|t| t.get_boot_done())).unwrap();
+    let t = T { d, dir };
+    t.click("BootScreen::continue");
+    t.ok(t.until_screen(Screen::Login));
+    t
+}
+
+impl T {
+    pub fn ok(&self, r: Result<(), String>) {
+        if let Err(e) = r {
+            panic!("{e}");
+        }
+    }
+
+    fn press_at(&self, e: &ElementHandle) {
+        let pos = e.absolute_position();
+        let size = e.size();
+        assert!(size.width > 0.0 && size.height > 0.0, "element has no size");
+        let position = LogicalPosition::new(pos.x + size.width / 2.0, pos.y + size.height / 2.0);
+        let w = self.display.window();
+        w.dispatch_event(WindowEvent::PointerMoved { position });
+        w.dispatch_event(WindowEvent::PointerPressed {
+            position,
+            button: PointerEventButton::Left,
+        });
+        w.dispatch_event(WindowEvent::PointerReleased {
+            position,
+            button: PointerEventButton::Left,
+        });
+        w.dispatch_event(WindowEvent::PointerExited);
+        self.display.pump();
+    }
+
+    /// Clicks the element with this id (`Component::id`).
+    pub fn click(&self, id: &str) {
+        self.display.pump();
+        let e = ElementHandle::find_by_element_id(self.ui(), id)
+            .find(|e| e.size().width > 0.0)
+            .unwrap_or_else(|| panic!("no visible {id} on screen {:?}", self.screen()));
+        self.press_at(&e);
+    }
+
+    /// Clicks the element whose accessible label (a button's text) is `label`.
+    pub fn click_label(&self, label: &str) {
+        self.display.pump();
+        let e = ElementHandle::find_by_accessible_label(self.ui(), label)
+            .find(|e| e.size().width > 0.0)
+            .unwrap_or_else(|| panic!("no visible {label:?} on screen {:?}", self.screen()));
+        self.press_at(&e);
+    }
+
+    /// Whether some visible element has this accessible label (Text
+    /// elements' label is their text).
+    pub fn shows(&self, label: &str) -> bool {
+        self.display.pump();
+        ElementHandle::find_by_accessible_label(self.ui(), label).any(|e| e.size().width > 0.0)
+    }
+
+    /// Types into the text field with this id.
+    pub fn fill(&self, id: &str, text: &str) {
+        let e = ElementHandle::find_by_element_id(self.ui(), id)
+            .next()
+            .unwrap_or_else(|| panic!("no {id}"));
+        e.set_accessible_value(text);
+        self.display.pump();
+    }
+
+    pub fn wait_screen(&self, s: Screen) {
+        self.ok(self.until_screen(s));
+    }
+
+    pub fn wait(&self, what: &str, f: impl FnMut(&Driver) -> bool) {
+        self.ok(self.until(what, f));
+    }
+
+    /// Logs in from the login screen and waits for home (signing in first
+    /// when the terminal is not signed in).
+    pub fn login(&self, who: &str, password: &str) {
+        self.click_label(&self.login_label(who));
+        self.fill("LoginScreen::password", password);
+        self.click("LoginScreen::sign-in");
+        self.wait("the login", |d| matches!(d.screen(), Screen::Signin | Screen::Home | Screen::Notice));
+        if self.screen() == Screen::Signin {
+            self.wait("the sign-in", |d| !d.till(|t| t.get_busy()));
+            assert!(self.till(|t| t.get_signed_in()), "sign-in failed");
+            self.click("SignInScreen::home");
+        }
+        self.wait_screen(Screen::Home);
+    }
+
+    pub fn login_label(&self, who: &str) -> String {
+        let role = self.till(|t| {
+            let ops = t.get_operators();
+            (0..ops.row_count())
+                .filter_map(|i| ops.row_data(i))
+                .find(|o| o.name.as_str() == who)
+                .map(|o| o.role)
+        });
+        let zh = self.till(|t| t.get_lang()) == "zh_CN";
+        let role = match (role.expect("operator exists"), zh) {
+            (till_app::ui::Role::Administrator, false) => "administrator",
+            (till_app::ui::Role::Supervisor, false) => "supervisor",
+            (till_app::ui::Role::Cashier, false) => "cashier",
+            (till_app::ui::Role::Administrator, true) => "主管理员",
+            (till_app::ui::Role::Supervisor, true) => "主管",
+            (till_app::ui::Role::Cashier, true) => "收银员",
+        };
+        format!("{who} · {role}")
+    }
+
+    /// Sale from home up to the PIN screen: amount typed, card chosen, card tapped.
+    pub fn sale_to_pin(&self, amount: &str, card: &str) {
+        self.click("HomeScreen::sale");
+        self.wait_screen(Screen::Amount);
+        self.type_text(amount);
+        self.click("NumPad::enter");
+        self.wait_screen(Screen::Method);
+        self.click("MethodScreen::card");
+        self.wait_screen(Screen::Tap);
+        self.click_label(&format!("card:{card}"));
+        self.wait("the card", |d| d.screen() != Screen::Tap);
+    }
+
+    /// The rest of a sale: PIN, confirmation(s), the result.
+    pub fn pin_and_confirm(&self, pin: &str) {
+        self.wait_screen(Screen::Pin);
+        self.type_text(pin);
+        assert_eq!(self.till(|t| t.get_pin_length()) as usize, pin.len());
+        self.enter();
+        self.wait_screen(Screen::Confirm);
+        self.click("ConfirmScreen::confirm");
+        self.display.pump();
+        if self.screen() == Screen::Confirm {
+            assert!(self.till(|t| t.get_second_confirmation()));
+            self.click("ConfirmScreen::confirm");
+        }
+        self.wait_screen(Screen::Result);
+        self.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.display.advance(by);
+    }
+
+    pub fn text(&self, f: impl FnOnce(&Till<'_>) -> slint::SharedString) -> String {
+        self.till(f).to_string()
+    }
+
+    pub fn receipts(&self) -> Vec<String> {
+        let dir = self.dir.path().join("receipts");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "txt"));
+        files.sort();
+        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+}
