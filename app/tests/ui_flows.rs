@@ -29,7 +29,7 @@ fn a_cashier_sells_with_pin_and_both_copies_print_with_the_card_masked() {
     let receipts = t.receipts();
     assert_eq!(receipts.len(), 2, "customer and merchant copies");
     for r in &receipts {
-        assert!(r.contains(&rrn) && r.contains("88.00") && r.contains("TILL0001"), "{r}");
+        assert!(r.contains(&rrn) && r.contains("CNY88.00") && r.contains("TILL0001"), "{r}");
         assert!(!r.contains("6222088800000000010"), "full card number printed: {r}");
         assert!(r.contains("6222"), "{r}");
     }
@@ -364,13 +364,13 @@ fn history_is_searched_by_last_four_digits_amount_and_date_and_reprints() {
     t.sale_to_pin("11.00", "cup-ok");
     t.pin_and_confirm("123456");
     t.click("ResultScreen::done");
-    t.sale_to_pin("22.00", "visa-ok");
-    t.pin_and_confirm("1234");
+    t.sale_to_pin("22.00", "mc-ok");
+    t.pin_and_confirm("4321");
     t.click("ResultScreen::done");
     t.click("HomeScreen::history");
     t.wait("two rows", |d| d.till(|t| t.get_history().row_count() == 2));
-    let visa_last4 = t.till(|t| t.get_history().row_data(0).unwrap().card.to_string());
-    let last4 = &visa_last4[visa_last4.len() - 4..];
+    let mc = t.till(|t| t.get_history().row_data(0).unwrap().card.to_string());
+    let last4 = &mc[mc.len() - 4..];
     t.fill("HistoryScreen::filter", last4);
     t.click("HistoryScreen::search");
     assert_eq!(t.till(|t| t.get_history().row_count()), 1);
@@ -525,7 +525,7 @@ fn settlement_shows_the_totals_and_prints_the_report() {
     assert_eq!(t.text(|t| t.get_settled_batch()), batch);
     assert_ne!(t.text(|t| t.get_batch()), batch, "a new batch is open");
     let report = t.receipts().pop().unwrap();
-    assert!(report.contains("SETTLEMENT") && report.contains("25.00"), "{report}");
+    assert!(report.contains("SETTLEMENT") && report.contains("CNY25.00"), "{report}");
 }
 
 #[test]

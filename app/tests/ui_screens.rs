@@ -166,7 +166,8 @@ fn fixtures() -> Vec<Fixture> {
             t.set_approved(false);
             t.set_reason_en("Declined: insufficient funds.".into());
             t.set_reason_zh("余额不足。".into());
-            t.set_action_en("Ask for another card or a smaller amount.".into());
+            t.set_action_en("Ask the customer for another card or a smaller amount".into());
+            t.set_action_zh("请顾客换一张卡或减少金额".into());
             t.set_rrn("000000000013".into());
             t.set_merchant_copy_done(true);
             t.set_screen(Screen::Result);
@@ -355,7 +356,7 @@ fn ui_text_has_glyphs() {
     let font = ab_glyph::FontRef::try_from_slice(&bytes).unwrap();
     let mut text: String = po_entries().into_iter().flat_map(|(a, b)| [a, b]).collect();
     text.extend(tr_strings());
-    text.push_str("0123456789.,:;-+*/()[]@#%&¥€£●✓✗⌫–—…·简体中文English");
+    text.push_str("0123456789.,:;-+*/()[]@#%&¥€£●✓×←–—…·简体中文English");
     let mut missing: Vec<char> = text
         .chars()
         .filter(|c| !c.is_whitespace() && font.glyph_id(*c).0 == 0)

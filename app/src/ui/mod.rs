@@ -125,7 +125,7 @@ struct State {
     entries: Vec<Entry>,
     list_use: Option<ListUse>,
     status: worker::Status,
-    boot_reported: bool,
+    ticks: u64,
 }
 
 fn ui_role(r: OpRole) -> Role {
@@ -436,6 +436,15 @@ impl Controller {
     }
 
     fn tick(&self) {
+        // The banner follows the forwarder: ask for the queue now and then.
+        let ticks = {
+            let mut st = self.state.borrow_mut();
+            st.ticks += 1;
+            st.ticks
+        };
+        if ticks % 20 == 0 {
+            self.worker.send(Job::Status);
+        }
         let clock = chrono::Local::now().format("%Y-%m-%d %H:%M").to_string();
         let now = self.now();
         let st = self.state.borrow();
@@ -1167,7 +1176,6 @@ impl Controller {
                     t.set_boot_ok(report.ok);
                     t.set_boot_done(true);
                 });
-                self.state.borrow_mut().boot_reported = true;
             }
             Reply::Status(s) => {
                 let settings = self.settings.borrow().clone();
@@ -1303,7 +1311,7 @@ impl Controller {
             t.set_reason_en(o.message.clone().into());
             t.set_reason_zh(o.message_zh.clone().into());
             t.set_action_en(o.action.clone().unwrap_or_default().into());
-            t.set_action_zh(String::new().into());
+            t.set_action_zh(o.action_zh.clone().unwrap_or_default().into());
             t.set_rrn(o.rrn.clone().unwrap_or_default().into());
             t.set_auth_code(o.auth_code.clone().unwrap_or_default().into());
             t.set_balance(o.balance.clone().map(|b| format!("{} {b}", settings.currency().alpha)).unwrap_or_default().into());

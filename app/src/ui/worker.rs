@@ -5,6 +5,7 @@
 //! shares the engine through its mutex, so it never sends while a sale is
 //! in flight.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use till_hal::printer::receipt::Receipt;
 use till_hal::printer::sim::SimulatedPrinter;
 use till_hal::printer::{AnyPrinter, Printer, PrinterLink};
 use till_hal::reader::virtual_emv::bundled_cards;
-use till_hal::reader::model::Mfrc522Model;
+use till_hal::reader::model::{Mfrc522Model, VirtualCard};
 use till_hal::reader::{ChipVersion, ContactlessReader, Mfrc522Reader, ReaderError, SimulatedReader};
 use till_hal::selftest::{DeviceReport, Outcome, SelfTestReport};
 use till_pay::emv::{CardRead, Kernel, KernelConfig, Transaction};
@@ -298,6 +299,8 @@ async fn run(
     };
     let mut printer: Option<AnyPrinter> = None;
     let mut offline = false;
+    let wallet = Wallet::default();
+    let mut last_depth = 0;
     while let Some(job) = jobs.recv().await {
         if let Job::Reconfigure(settings) = job {
             if let Some(r) = running.take() {
@@ -324,8 +327,9 @@ async fn run(
             } => {
                 let setup = setup.clone();
                 let cancel = cancel.clone();
+                let wallet = wallet.clone();
                 let read = tokio::task::spawn_blocking(move || {
-                    read_card(&setup, virtual_card.as_deref(), amount, &cancel)
+                    read_card(&setup, virtual_card.as_deref(), amount, &cancel, &wallet)
                 })
                 .await
                 .unwrap_or(Err(CardProblem::Unreadable));
@@ -370,7 +374,10 @@ async fn run(
                     Job::Txn(req) => {
                         let result = engine.run(*req).await;
                         offline = match &result {
-                            Ok(o) => o.response_code.is_none(),
+                            Ok(o) => {
+                                o.response_code.is_none()
+                                    || o.status == till_pay::engine::Status::OfflineApproved
+                            }
                             Err(EngineError::HostUnreachable(_))
                             | Err(EngineError::OfflineRefused { .. })
                             | Err(EngineError::NoAnswer(_))
@@ -397,10 +404,12 @@ async fn run(
                     Job::Status => {}
                     _ => unreachable!("handled above"),
                 }
-                let queue = engine.queue_status();
-                if queue.depth == 0 && !offline {
+                // The forwarder emptied the queue: the host is back.
+                let depth = engine.queue_status().depth;
+                if depth == 0 && last_depth > 0 {
                     offline = false;
                 }
+                last_depth = depth;
                 reply(Reply::Status(status(&engine, &setup.settings, offline)));
             }
         }
@@ -490,21 +499,28 @@ pub fn sim_card_names() -> Vec<String> {
     names
 }
 
+/// The simulator's virtual cards between taps: a card keeps its state
+/// (its application transaction counter, which the host checks never goes
+/// back) from one tap to the next, as a real card does.
+type Wallet = Arc<StdMutex<HashMap<String, VirtualCard>>>;
+
 fn read_card(
     setup: &Setup,
     virtual_card: Option<&str>,
     amount: Amount,
     cancel: &AtomicBool,
+    wallet: &Wallet,
 ) -> Result<CardRead, CardProblem> {
     let txn = Transaction::purchase(
         amount,
         setup.settings.currency(),
         chrono::Local::now().naive_local(),
     );
-    let mut reader: Box<dyn ContactlessReader> = match virtual_card {
-        Some(name) if setup.devices.reader.simulated => sim_reader(name)?,
-        _ => open_reader(&setup.devices.reader, "").map_err(|_| CardProblem::Unreadable)?,
-    };
+    if let (Some(name), true) = (virtual_card, setup.devices.reader.simulated) {
+        return read_virtual(name, &txn, wallet);
+    }
+    let mut reader =
+        open_reader(&setup.devices.reader, "").map_err(|_| CardProblem::Unreadable)?;
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(CardProblem::Cancelled);
@@ -515,7 +531,12 @@ fn read_card(
             Err(_) => return Err(CardProblem::Unreadable),
         }
     }
-    let result = Kernel::new(KernelConfig::default()).read(ReaderTransport::new(reader.as_mut()), &txn);
+    kernel_read(reader.as_mut(), &txn)
+}
+
+fn kernel_read(reader: &mut dyn ContactlessReader, txn: &Transaction) -> Result<CardRead, CardProblem> {
+    let result = Kernel::new(KernelConfig::default()).read(ReaderTransport::new(reader), txn);
+    // The card is done with either way; a failure to deselect changes nothing.
     let _ = reader.release();
     result.map_err(|e| {
         tracing::info!(error = %e, "card read failed");
@@ -529,27 +550,47 @@ fn read_card(
     })
 }
 
-fn sim_reader(name: &str) -> Result<Box<dyn ContactlessReader>, CardProblem> {
+fn read_virtual(name: &str, txn: &Transaction, wallet: &Wallet) -> Result<CardRead, CardProblem> {
     let options = till_hal::reader::ReaderOptions {
         max_bit_rate: till_hal::reader::BitRate::Kbps106,
         ..Default::default()
     };
-    let cards = bundled_cards().map_err(|_| CardProblem::Unreadable)?;
-    let pick = |n: &str| cards.iter().find(|c| c.name == n).cloned();
-    let card = match name {
-        SIM_REMOVED_EARLY | SIM_UNREADABLE => pick("cup-ok"),
-        n => pick(n),
+    let fresh = |n: &str| {
+        bundled_cards()
+            .ok()
+            .and_then(|cards| cards.into_iter().find(|c| c.name == n))
+            .map(|c| c.into_model())
+    };
+    let gesture = matches!(name, SIM_REMOVED_EARLY | SIM_UNREADABLE);
+    let card = if gesture {
+        fresh("cup-ok")
+    } else {
+        let kept = wallet.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        kept.or_else(|| fresh(name))
     }
     .ok_or(CardProblem::Unreadable)?;
     let model = Mfrc522Model::new(ChipVersion::V2);
-    let id = model.insert(card.into_model());
+    let id = model.insert(card);
     match name {
         SIM_REMOVED_EARLY => model.remove_after_frames(id, 8),
         SIM_UNREADABLE => model.corrupt_crc_of_next(1000),
         _ => {}
     }
-    let reader: SimulatedReader =
-        Mfrc522Reader::new(model.spi(), model.reset_pin(), model.delay(), options)
-            .map_err(|_| CardProblem::Unreadable)?;
-    Ok(Box::new(reader))
+    let result = match Mfrc522Reader::new(model.spi(), model.reset_pin(), model.delay(), options) {
+        Ok(mut reader) => {
+            let reader: &mut SimulatedReader = &mut reader;
+            match reader.wait_for_card(Duration::from_secs(1)) {
+                Ok(_) => kernel_read(reader, txn),
+                Err(_) => Err(CardProblem::Unreadable),
+            }
+        }
+        Err(_) => Err(CardProblem::Unreadable),
+    };
+    if !gesture && let Some(card) = model.remove(id) {
+        wallet
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), card);
+    }
+    result
 }

@@ -267,6 +267,8 @@ pub struct TxnOutcome {
     pub message_zh: String,
     /// What the operator should do next, if anything.
     pub action: Option<String>,
+    /// What the operator should do next, in Simplified Chinese.
+    pub action_zh: Option<String>,
     /// STAN of the request.
     pub stan: String,
     /// Batch number.

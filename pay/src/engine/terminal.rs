@@ -349,9 +349,16 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         Ok(Reply::Answer(answer))
     }
 
-    fn code_text(&self, code: &str) -> (String, String, Option<String>) {
+    fn code_text(&self, code: &str) -> (String, String, Option<(String, String)>) {
         match self.dialect.profile.response(code) {
-            Some(r) => (r.en.clone(), r.zh.clone(), r.action.clone()),
+            Some(r) => (
+                r.en.clone(),
+                r.zh.clone(),
+                r.action.clone().map(|a| {
+                    let zh = r.action_zh.clone().unwrap_or_else(|| a.clone());
+                    (a, zh)
+                }),
+            ),
             None => (
                 format!("Declined (code {code})"),
                 format!("交易失败（{code}）"),
@@ -1454,6 +1461,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 message: "transaction not found in the journal".into(),
                 message_zh: "日志中找不到交易".into(),
                 action: None,
+                action_zh: None,
                 stan: String::new(),
                 batch: String::new(),
                 rrn: None,
@@ -1472,17 +1480,23 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             (Status::Reversed, _) => (
                 "No valid answer from the host; the transaction was reversed and nothing was charged".to_string(),
                 "主机无有效应答，交易已冲正，未扣款".to_string(),
-                Some("Run the transaction again".to_string()),
+                Some(("Run the transaction again".to_string(), "请重新交易".to_string())),
             ),
             (Status::ReversalPending, _) => (
                 "No valid answer from the host; a reversal is owed and will be sent before the next transaction".to_string(),
                 "主机无有效应答，冲正将在下笔交易前发送".to_string(),
-                Some("Do not hand over goods; check the network, then try again".to_string()),
+                Some((
+                    "Do not hand over goods; check the network, then try again".to_string(),
+                    "请勿交付商品；检查网络后重试".to_string(),
+                )),
             ),
             (Status::RepeatPending, _) => (
                 "No answer from the host yet; the terminal keeps sending it until the host confirms".to_string(),
                 "主机尚未应答，终端将重发直至确认".to_string(),
-                Some("Check the network; the transaction will be confirmed later".to_string()),
+                Some((
+                    "Check the network; the transaction will be confirmed later".to_string(),
+                    "请检查网络；交易稍后将确认".to_string(),
+                )),
             ),
             (_, Some(code)) => self.code_text(code),
             (_, None) => ("No answer".to_string(), "无应答".to_string(), None),
@@ -1494,7 +1508,8 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             response_code: e.response_code.clone(),
             message,
             message_zh,
-            action: if approved { None } else { action },
+            action: action.clone().filter(|_| !approved).map(|a| a.0),
+            action_zh: action.filter(|_| !approved).map(|a| a.1),
             stan: format!("{:06}", e.stan),
             batch: format!("{:06}", e.batch),
             rrn: e.rrn.clone(),

@@ -259,6 +259,9 @@ pub struct ResponseCode {
     /// What the operator should do next, in English.
     #[serde(default)]
     pub action: Option<String>,
+    /// What the operator should do next, in Simplified Chinese.
+    #[serde(default)]
+    pub action_zh: Option<String>,
 }
 
 /// Host decisions the acquirer simulator makes, each answered with the
@@ -511,9 +514,15 @@ impl Profile {
         if !(2..=8).contains(&security.kcv_length) {
             return Err("[security] kcv_length must be 2 to 8 bytes".into());
         }
-        for code in file.response_codes.keys() {
+        for (code, r) in &file.response_codes {
             if code.len() != 2 {
                 return Err(format!("[response_codes]: {code:?} must be two characters"));
+            }
+            // The terminal shows the action in the operator's language.
+            if r.action.is_some() != r.action_zh.is_some() {
+                return Err(format!(
+                    "[response_codes.{code}]: action and action_zh go together (English and Chinese)"
+                ));
             }
         }
         for (outcome, code) in &file.outcomes {

@@ -727,6 +727,16 @@ mod tests {
     }
 
     #[test]
+    fn a_response_action_needs_its_chinese_too() {
+        for name in Dialect::builtin_names() {
+            let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).expect("builtin");
+            let cut = text.replacen("action_zh = ", "# action_zh = ", 1);
+            let e = Dialect::from_toml(name, &cut).unwrap_err().to_string();
+            assert!(e.contains("action and action_zh go together"), "{name}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_dialect_names_the_builtins() {
         let e = Dialect::load("nosuch").unwrap_err();
         assert!(e.to_string().contains("iso87ascii, cup"), "{e}");
