@@ -17,9 +17,16 @@ fn a_cashier_sells_with_pin_and_both_copies_print_with_the_card_masked() {
     t.login("li", "111111");
     assert!(t.till(|t| t.get_signed_in()));
     t.sale_to_pin("88.00", "cup-ok");
-    assert!(t.text(|t| t.get_card()).contains("****"), "card shown masked");
+    assert!(
+        t.text(|t| t.get_card()).contains("****"),
+        "card shown masked"
+    );
     t.pin_and_confirm("123456");
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
     assert_eq!(t.text(|t| t.get_amount()), "CNY 88.00");
     let rrn = t.text(|t| t.get_rrn());
     assert_eq!(rrn.len(), 12, "reference number shown");
@@ -29,11 +36,21 @@ fn a_cashier_sells_with_pin_and_both_copies_print_with_the_card_masked() {
     let receipts = t.receipts();
     assert_eq!(receipts.len(), 2, "customer and merchant copies");
     for r in &receipts {
-        assert!(r.contains(&rrn) && r.contains("CNY88.00") && r.contains("TILL0001"), "{r}");
-        assert!(!r.contains("6222088800000000010"), "full card number printed: {r}");
+        assert!(
+            r.contains(&rrn) && r.contains("CNY88.00") && r.contains("TILL0001"),
+            "{r}"
+        );
+        assert!(
+            !r.contains("6222088800000000010"),
+            "full card number printed: {r}"
+        );
         assert!(r.contains("6222"), "{r}");
     }
-    assert!(receipts[1].contains("持卡人签名"), "merchant copy: {}", receipts[1]);
+    assert!(
+        receipts[1].contains("持卡人签名"),
+        "merchant copy: {}",
+        receipts[1]
+    );
     t.click("ResultScreen::done");
     t.wait_screen(Screen::Home);
     assert_eq!(t.till(|t| t.get_queue_depth()), 0);
@@ -82,7 +99,10 @@ fn too_little_money_is_declined_as_insufficient_funds() {
     t.pin_and_confirm("123456");
     assert!(!t.till(|t| t.get_approved()));
     let reason = t.text(|t| t.get_reason_en()).to_lowercase();
-    assert!(reason.contains("insufficient") || reason.contains("funds"), "{reason}");
+    assert!(
+        reason.contains("insufficient") || reason.contains("funds"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -92,7 +112,11 @@ fn a_lost_card_is_declined() {
     t.sale_to_pin("10.00", "cup-lost");
     t.pin_and_confirm("123456");
     assert!(!t.till(|t| t.get_approved()));
-    assert!(t.text(|t| t.get_reason_en()).to_lowercase().contains("lost"));
+    assert!(
+        t.text(|t| t.get_reason_en())
+            .to_lowercase()
+            .contains("lost")
+    );
 }
 
 #[test]
@@ -105,7 +129,11 @@ fn a_card_without_pin_goes_through_with_ok() {
     t.wait_screen(Screen::Confirm);
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
 }
 
 #[test]
@@ -135,10 +163,16 @@ fn large_amounts_are_confirmed_twice() {
     t.click("ConfirmScreen::confirm");
     assert_eq!(t.screen(), Screen::Confirm);
     assert!(t.till(|t| t.get_second_confirmation()));
-    assert!(t.shows("This is a large amount. Check it with the customer and confirm it a second time."));
+    assert!(
+        t.shows("This is a large amount. Check it with the customer and confirm it a second time.")
+    );
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
 }
 
 #[test]
@@ -162,7 +196,10 @@ impl OverLimit for support::T {
         self.click("ConfirmScreen::confirm");
         self.click("ConfirmScreen::confirm");
         self.wait_screen(Screen::Notice);
-        assert_eq!(self.till(|t| t.get_notice()), NoticeKind::OverTransactionLimit);
+        assert_eq!(
+            self.till(|t| t.get_notice()),
+            NoticeKind::OverTransactionLimit
+        );
         assert!(self.shows("The amount is above the limit for one transaction"));
         assert_eq!(self.text(|t| t.get_notice_arg2()), "50000.00");
         self.click("NoticeScreen::ok");
@@ -228,7 +265,9 @@ fn a_card_pulled_away_early_or_unreadable_gets_a_retry_screen() {
     t.sale_to_pin("5.00", "dirty card");
     t.wait_screen(Screen::Notice);
     assert_eq!(t.till(|t| t.get_notice()), NoticeKind::CardUnreadable);
-    assert!(t.shows("Hold the card flat on the reader until it beeps, or try another card. Nothing was charged."));
+    assert!(t.shows(
+        "Hold the card flat on the reader until it beeps, or try another card. Nothing was charged."
+    ));
 }
 
 #[test]
@@ -261,13 +300,19 @@ fn a_cashiers_void_needs_a_supervisors_password() {
     t.fill("SupervisorScreen::password", "222222");
     t.click("SupervisorScreen::approve");
     t.wait_screen(Screen::Pick);
-    t.wait("the sale in the list", |d| d.till(|t| t.get_history().row_count() == 1));
+    t.wait("the sale in the list", |d| {
+        d.till(|t| t.get_history().row_count() == 1)
+    });
     t.click_label(&format!("Choose:{rrn}"));
     t.wait_screen(Screen::Confirm);
     assert_eq!(t.text(|t| t.get_amount()), "CNY 20.00");
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
     t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
     t.click("ResultScreen::done");
     // The voided sale cannot be voided again.
@@ -300,7 +345,11 @@ fn a_partial_refund_and_a_balance_inquiry() {
     t.click("NumPad::enter");
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
     assert_eq!(t.text(|t| t.get_amount()), "CNY 5.50");
     t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
     t.click("ResultScreen::done");
@@ -329,12 +378,18 @@ fn a_pre_authorization_is_completed_and_another_voided() {
         t.wait_screen(Screen::Tap);
         t.click_label("card:cup-ok");
         t.pin_and_confirm("123456");
-        assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
         t.click("ResultScreen::done");
     }
     t.click("HomeScreen::completion");
     t.wait_screen(Screen::Pick);
-    t.wait("two pre-authorizations", |d| d.till(|t| t.get_history().row_count() == 2));
+    t.wait("two pre-authorizations", |d| {
+        d.till(|t| t.get_history().row_count() == 2)
+    });
     let first = t.till(|t| t.get_history().row_data(1).unwrap());
     assert_eq!(first.amount.as_str(), "CNY 100.00");
     t.click_label(&format!("Choose:{}", first.rrn));
@@ -344,17 +399,27 @@ fn a_pre_authorization_is_completed_and_another_voided() {
     t.click("NumPad::enter");
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
     t.click("ResultScreen::done");
     t.click("HomeScreen::preauth-void");
     t.wait_screen(Screen::Pick);
-    t.wait("one open pre-authorization", |d| d.till(|t| t.get_history().row_count() == 1));
+    t.wait("one open pre-authorization", |d| {
+        d.till(|t| t.get_history().row_count() == 1)
+    });
     let other = t.till(|t| t.get_history().row_data(0).unwrap());
     assert_eq!(other.amount.as_str(), "CNY 40.00");
     t.click_label(&format!("Choose:{}", other.rrn));
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()), "{}", t.text(|t| t.get_reason_en()));
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
 }
 
 #[test]
@@ -407,7 +472,9 @@ fn paper_out_keeps_the_receipt_and_print_again_prints_it() {
     assert!(t.till(|t| t.get_approved()));
     assert!(t.till(|t| t.get_print_failed()));
     assert_eq!(t.text(|t| t.get_print_problem()), "paper-out");
-    assert!(t.shows("The printer is out of paper. Load a new roll, close the cover, then print again."));
+    assert!(
+        t.shows("The printer is out of paper. Load a new roll, close the cover, then print again.")
+    );
     assert!(t.receipts().is_empty());
     printer.lock().unwrap().model.state.paper_out = false;
     t.click("ResultScreen::print-again");
@@ -525,7 +592,10 @@ fn settlement_shows_the_totals_and_prints_the_report() {
     assert_eq!(t.text(|t| t.get_settled_batch()), batch);
     assert_ne!(t.text(|t| t.get_batch()), batch, "a new batch is open");
     let report = t.receipts().pop().unwrap();
-    assert!(report.contains("SETTLEMENT") && report.contains("CNY25.00"), "{report}");
+    assert!(
+        report.contains("SETTLEMENT") && report.contains("CNY25.00"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -553,6 +623,80 @@ fn with_the_host_down_a_sale_is_refused_or_approved_offline_and_queued() {
     t.click("ConfirmScreen::confirm");
     t.wait_screen(Screen::Result);
     assert!(t.till(|t| t.get_approved() && t.get_offline_approved()));
-    t.wait("the banner", |d| d.till(|t| t.get_offline() && t.get_queue_depth() == 1));
+    t.wait("the banner", |d| {
+        d.till(|t| t.get_offline() && t.get_queue_depth() == 1)
+    });
     assert!(t.shows("Offline: the host cannot be reached. 1 message(s) wait to be sent."));
+}
+
+#[test]
+fn when_the_answer_is_lost_the_sale_is_reversed_and_the_screen_says_nothing_was_charged() {
+    let t = start();
+    t.login("li", "111111");
+    std::fs::write(
+        t.dir.path().join("faults.toml"),
+        "[[fault]]\naction = \"close\"\nkind = \"sale\"\ncount = 1\n",
+    )
+    .unwrap();
+    t.sale_to_pin("33.00", "cup-ok");
+    t.pin_and_confirm("123456");
+    assert!(!t.till(|t| t.get_approved()));
+    assert!(t.till(|t| t.get_reversed()));
+    assert!(t.shows("Not completed: reversed"));
+    assert!(
+        t.text(|t| t.get_reason_en())
+            .contains("nothing was charged")
+    );
+    assert!(t.receipts().is_empty());
+    t.click("ResultScreen::done");
+    // The next sale goes through (the reversal was acknowledged).
+    t.sale_to_pin("33.00", "cup-ok");
+    t.pin_and_confirm("123456");
+    assert!(
+        t.till(|t| t.get_approved()),
+        "{}",
+        t.text(|t| t.get_reason_en())
+    );
+}
+
+#[test]
+fn device_status_lists_every_device_and_the_terminal() {
+    let t = start();
+    t.login("li", "111111");
+    t.click("HomeScreen::status");
+    t.wait_screen(Screen::Status);
+    t.wait("the devices", |d| {
+        d.till(|t| t.get_devices().row_count() == 5)
+    });
+    for name in [
+        "Card reader",
+        "PIN keypad",
+        "Receipt printer",
+        "Code scanner",
+        "Transaction journal",
+    ] {
+        assert!(t.shows(name), "{name}");
+    }
+    assert!(t.text(|t| t.get_terminal_id()) == "TILL0001");
+}
+
+#[test]
+fn a_cashier_in_chinese_gets_the_supervisor_screen_and_notices_in_chinese() {
+    let t = start();
+    t.login("admin", "123456");
+    t.click("HomeScreen::settings");
+    t.click("SettingsScreen::chinese");
+    t.click("SettingsScreen::back");
+    t.click("HomeScreen::logout");
+    t.wait_screen(Screen::Login);
+    t.login("li", "111111");
+    t.click("HomeScreen::refund");
+    t.wait_screen(Screen::Supervisor);
+    assert!(t.shows("需要主管授权"));
+    t.click("SupervisorScreen::cancel");
+    t.wait_screen(Screen::Home);
+    t.sale_to_pin("5.00", "dirty card");
+    t.wait_screen(Screen::Notice);
+    assert!(t.shows("无法读取卡片"));
+    assert!(t.shows("请将卡片平放在读卡区直到提示音响起，或换一张卡。未扣款。"));
 }

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 
 use slint::{ComponentHandle, ModelRc, VecModel};
 use till_app::ui::platform::{Frame, Headless};
-use till_app::ui::{
-    Device, NoticeKind, Operator, Role, Screen, Till, TillWindow, TxnRow, TxnType,
-};
+use till_app::ui::{Device, NoticeKind, Operator, Role, Screen, Till, TillWindow, TxnRow, TxnType};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn base(t: &Till<'_>) {
@@ -35,20 +36,44 @@ fn base(t: &Till<'_>) {
     t.set_queue_depth(0);
     t.set_simulator(false);
     t.set_operators(ModelRc::new(VecModel::from(vec![
-        Operator { name: "admin".into(), role: Role::Administrator, locked: false },
-        Operator { name: "zhang".into(), role: Role::Supervisor, locked: false },
-        Operator { name: "li".into(), role: Role::Cashier, locked: true },
+        Operator {
+            name: "admin".into(),
+            role: Role::Administrator,
+            locked: false,
+        },
+        Operator {
+            name: "zhang".into(),
+            role: Role::Supervisor,
+            locked: false,
+        },
+        Operator {
+            name: "li".into(),
+            role: Role::Cashier,
+            locked: true,
+        },
     ])));
     t.set_history(ModelRc::new(VecModel::from(vec![
         TxnRow {
-            id: 2, when: "2026-11-21 14:01".into(), r#type: TxnType::Sale, amount: "CNY 88.00".into(),
-            card: "622208******0010".into(), rrn: "000000000012".into(), status_en: "approved".into(),
-            status_zh: "成功".into(), usable: true,
+            id: 2,
+            when: "2026-11-21 14:01".into(),
+            r#type: TxnType::Sale,
+            amount: "CNY 88.00".into(),
+            card: "622208******0010".into(),
+            rrn: "000000000012".into(),
+            status_en: "approved".into(),
+            status_zh: "成功".into(),
+            usable: true,
         },
         TxnRow {
-            id: 1, when: "2026-11-21 13:40".into(), r#type: TxnType::Refund, amount: "CNY 5.50".into(),
-            card: "622208******0010".into(), rrn: "000000000011".into(), status_en: "approved".into(),
-            status_zh: "成功".into(), usable: false,
+            id: 1,
+            when: "2026-11-21 13:40".into(),
+            r#type: TxnType::Refund,
+            amount: "CNY 5.50".into(),
+            card: "622208******0010".into(),
+            rrn: "000000000011".into(),
+            status_en: "approved".into(),
+            status_zh: "成功".into(),
+            usable: false,
         },
     ])));
 }
@@ -63,10 +88,26 @@ fn fixtures() -> Vec<Fixture> {
             t.set_boot_done(true);
             t.set_boot_ok(false);
             t.set_devices(ModelRc::new(VecModel::from(vec![
-                Device { name: "reader".into(), ok: true, detail: "MFRC522 v2.0".into() },
-                Device { name: "keypad".into(), ok: true, detail: "4x4 on gpiochip0".into() },
-                Device { name: "printer".into(), ok: false, detail: "paper out".into() },
-                Device { name: "journal".into(), ok: true, detail: "/var/lib/till".into() },
+                Device {
+                    name: "reader".into(),
+                    ok: true,
+                    detail: "MFRC522 v2.0".into(),
+                },
+                Device {
+                    name: "keypad".into(),
+                    ok: true,
+                    detail: "4x4 on gpiochip0".into(),
+                },
+                Device {
+                    name: "printer".into(),
+                    ok: false,
+                    detail: "paper out".into(),
+                },
+                Device {
+                    name: "journal".into(),
+                    ok: true,
+                    detail: "/var/lib/till".into(),
+                },
             ])));
         }),
         ("login", "en", (800, 480), |t| {
@@ -92,7 +133,9 @@ fn fixtures() -> Vec<Fixture> {
             t.set_queue_depth(3);
             t.set_screen(Screen::Home);
         }),
-        ("home-1280", "en", (1280, 720), |t| t.set_screen(Screen::Home)),
+        ("home-1280", "en", (1280, 720), |t| {
+            t.set_screen(Screen::Home)
+        }),
         ("amount", "en", (800, 480), |t| {
             t.set_txn(TxnType::Sale);
             t.set_amount_entry("88.00".into());
@@ -113,7 +156,11 @@ fn fixtures() -> Vec<Fixture> {
             t.set_amount("CNY 88.00".into());
             t.set_tap_seconds_left(27);
             t.set_simulator(true);
-            t.set_sim_cards(ModelRc::new(VecModel::from(vec!["cup-ok".into(), "visa-ok".into(), "dirty card".into()])));
+            t.set_sim_cards(ModelRc::new(VecModel::from(vec![
+                "cup-ok".into(),
+                "visa-ok".into(),
+                "dirty card".into(),
+            ])));
             t.set_screen(Screen::Tap);
         }),
         ("pin", "en", (800, 480), |t| {
@@ -189,7 +236,9 @@ fn fixtures() -> Vec<Fixture> {
             t.set_txn(TxnType::Refund);
             t.set_screen(Screen::Supervisor);
         }),
-        ("history", "zh_CN", (800, 480), |t| t.set_screen(Screen::History)),
+        ("history", "zh_CN", (800, 480), |t| {
+            t.set_screen(Screen::History)
+        }),
         ("settle", "en", (800, 480), |t| {
             t.set_role(Role::Administrator);
             t.set_debit_count(2);
@@ -214,8 +263,16 @@ fn fixtures() -> Vec<Fixture> {
         }),
         ("status", "en", (800, 480), |t| {
             t.set_devices(ModelRc::new(VecModel::from(vec![
-                Device { name: "reader".into(), ok: true, detail: "simulated reader with virtual cards".into() },
-                Device { name: "printer".into(), ok: true, detail: "simulated printer".into() },
+                Device {
+                    name: "reader".into(),
+                    ok: true,
+                    detail: "simulated reader with virtual cards".into(),
+                },
+                Device {
+                    name: "printer".into(),
+                    ok: true,
+                    detail: "simulated printer".into(),
+                },
             ])));
             t.set_queue_depth(2);
             t.set_screen(Screen::Status);
@@ -238,9 +295,7 @@ fn differing(a: &Frame, b: &Frame) -> usize {
     a.pixels
         .iter()
         .zip(&b.pixels)
-        .filter(|(p, q)| {
-            p.r.abs_diff(q.r) > 24 || p.g.abs_diff(q.g) > 24 || p.b.abs_diff(q.b) > 24
-        })
+        .filter(|(p, q)| p.r.abs_diff(q.r) > 24 || p.g.abs_diff(q.g) > 24 || p.b.abs_diff(q.b) > 24)
         .count()
 }
 
@@ -276,19 +331,28 @@ fn every_screen_matches_its_reference_picture() {
         match Frame::load_png(&refs.join(&file)) {
             Err(e) => failures.push(format!("{name}: {e}")),
             Ok(reference) if (reference.width, reference.height) != (frame.width, frame.height) => {
-                failures.push(format!("{name}: size {}x{} vs reference {}x{}", frame.width, frame.height, reference.width, reference.height))
+                failures.push(format!(
+                    "{name}: size {}x{} vs reference {}x{}",
+                    frame.width, frame.height, reference.width, reference.height
+                ))
             }
             Ok(reference) => {
                 let n = differing(&reference, &frame);
                 // A few pixels of anti-aliasing may differ across CPUs; a
                 // changed text or layout changes thousands.
                 if n > 200 {
-                    failures.push(format!("{name}: {n} pixels differ (see target/screens-actual/{file})"));
+                    failures.push(format!(
+                        "{name}: {n} pixels differ (see target/screens-actual/{file})"
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "screens differ from docs/screens:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "screens differ from docs/screens:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn tr_strings() -> Vec<String> {
@@ -320,17 +384,22 @@ fn tr_strings() -> Vec<String> {
 }
 
 fn po_entries() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(repo().join("app/translations/zh_CN/LC_MESSAGES/till-app.po")).unwrap();
-    let unquote = |l: &str, key: &str| l.strip_prefix(key).map(|r| r.trim().trim_matches('"').replace("\\\"", "\""));
+    let text =
+        std::fs::read_to_string(repo().join("app/translations/zh_CN/LC_MESSAGES/till-app.po"))
+            .unwrap();
+    let unquote = |l: &str, key: &str| {
+        l.strip_prefix(key)
+            .map(|r| r.trim().trim_matches('"').replace("\\\"", "\""))
+    };
     let mut out = Vec::new();
     let mut id = None;
     for line in text.lines() {
         if let Some(v) = unquote(line, "msgid ") {
             id = Some(v);
-        } else if let (Some(v), Some(i)) = (unquote(line, "msgstr "), id.take()) {
-            if !i.is_empty() {
-                out.push((i, v));
-            }
+        } else if let (Some(v), Some(i)) = (unquote(line, "msgstr "), id.take())
+            && !i.is_empty()
+        {
+            out.push((i, v));
         }
     }
     out
@@ -345,7 +414,11 @@ fn every_ui_string_has_a_chinese_translation() {
         .collect();
     assert!(missing.is_empty(), "no zh_CN translation for: {missing:#?}");
     for (id, tr) in &po {
-        assert_eq!(id.matches("{}").count(), tr.matches("{}").count(), "placeholders differ: {id:?} → {tr:?}");
+        assert_eq!(
+            id.matches("{}").count(),
+            tr.matches("{}").count(),
+            "placeholders differ: {id:?} → {tr:?}"
+        );
     }
 }
 
@@ -363,5 +436,8 @@ fn ui_text_has_glyphs() {
         .collect();
     missing.sort();
     missing.dedup();
-    assert!(missing.is_empty(), "TillSans.ttf has no glyph for {missing:?}: run scripts/make-ui-font");
+    assert!(
+        missing.is_empty(),
+        "TillSans.ttf has no glyph for {missing:?}: run scripts/make-ui-font"
+    );
 }

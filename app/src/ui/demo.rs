@@ -36,11 +36,19 @@ pub struct Driver {
 impl Driver {
     /// Starts the simulator under `root` and the app on a `width`×`height`
     /// headless display; `virtual_time` freezes the UI's clock.
-    pub fn start(root: &Path, width: u32, height: u32, virtual_time: bool) -> Result<Driver, String> {
+    pub fn start(
+        root: &Path,
+        width: u32,
+        height: u32,
+        virtual_time: bool,
+    ) -> Result<Driver, String> {
         let display = Headless::install(width, height, virtual_time)?;
         let sim = Simulator::start(root)?;
         let (setup, operators, settings_path) = sim.terminal()?;
-        let sim_printer = setup.sim_printer.clone().ok_or("the simulator has a simulated printer")?;
+        let sim_printer = setup
+            .sim_printer
+            .clone()
+            .ok_or("the simulator has a simulated printer")?;
         let clock = display.clock();
         let app = App::new(Options {
             setup,
@@ -62,13 +70,16 @@ impl Driver {
 
     /// Saves a PNG of every [`Driver::shoot`] into `dir`.
     pub fn record_into(&mut self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         self.shots = Some(dir.to_path_buf());
         Ok(())
     }
 
     /// The simulated printer (its paper and cover can be changed).
-    pub fn sim_printer(&self) -> std::sync::Arc<std::sync::Mutex<till_hal::printer::sim::SimulatedPrinter>> {
+    pub fn sim_printer(
+        &self,
+    ) -> std::sync::Arc<std::sync::Mutex<till_hal::printer::sim::SimulatedPrinter>> {
         self.sim_printer.clone()
     }
 
@@ -120,15 +131,32 @@ impl Driver {
 
     /// Saves a PNG of the screen as `NN-name.png` when recording.
     pub fn shoot(&mut self, name: &str) -> Result<(), String> {
-        let Some(dir) = &self.shots else { return Ok(()) };
+        let Some(dir) = &self.shots else {
+            return Ok(());
+        };
         self.shot += 1;
         let path = dir.join(format!("{:02}-{name}.png", self.shot));
         self.display.snapshot().save_png(&path)
     }
 }
 
+/// What the demo measured.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The process's resident memory after the sale (kB), where /proc tells.
+    pub rss_after_sale_kib: Option<u64>,
+}
+
+/// This process's resident memory in kB (Linux).
+pub fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Runs the demo with the simulator under `root`, screenshots in `out`.
-pub fn run(root: &Path, out: &Path) -> Result<(), String> {
+pub fn run(root: &Path, out: &Path) -> Result<Report, String> {
+    let mut report = Report::default();
     let mut d = Driver::start(root, 800, 480, false)?;
     d.record_into(out)?;
     fn t(d: &Driver) -> Till<'_> {
@@ -174,11 +202,14 @@ pub fn run(root: &Path, out: &Path) -> Result<(), String> {
     t(&d).invoke_merchant_copy();
     d.until("the merchant copy", |d| !d.till(|t| t.get_printing()))?;
     let rrn = d.till(|t| t.get_rrn()).to_string();
+    report.rss_after_sale_kib = resident_kib();
     t(&d).invoke_dismiss();
 
     t(&d).invoke_start(TxnType::Void);
     d.until_screen(Screen::Pick)?;
-    d.until("the sale in the list", |d| d.till(|t| slint::Model::row_count(&t.get_history()) > 0))?;
+    d.until("the sale in the list", |d| {
+        d.till(|t| slint::Model::row_count(&t.get_history()) > 0)
+    })?;
     d.shoot("void-pick")?;
     let id = d.till(|t| {
         let rows = t.get_history();
@@ -196,7 +227,9 @@ pub fn run(root: &Path, out: &Path) -> Result<(), String> {
     t(&d).invoke_dismiss();
 
     t(&d).invoke_go(Screen::History);
-    d.until("the history", |d| d.till(|t| slint::Model::row_count(&t.get_history()) >= 2))?;
+    d.until("the history", |d| {
+        d.till(|t| slint::Model::row_count(&t.get_history()) >= 2)
+    })?;
     d.shoot("history")?;
     t(&d).invoke_dismiss();
 
@@ -213,5 +246,5 @@ pub fn run(root: &Path, out: &Path) -> Result<(), String> {
     d.until_screen(Screen::Home)?;
     d.shoot("home-zh")?;
     t(&d).invoke_set_language("en".into());
-    Ok(())
+    Ok(report)
 }

@@ -43,8 +43,8 @@ pub fn load(path: &Path) -> Result<(Setup, Operators, PathBuf), String> {
         Some(p) => DevicesConfig::load(p).map_err(|e| e.to_string())?,
         None => DevicesConfig::default(),
     };
-    let files = TerminalFiles::in_dir(&file.pki, file.terminal_id.as_deref())
-        .map_err(|e| e.to_string())?;
+    let files =
+        TerminalFiles::in_dir(&file.pki, file.terminal_id.as_deref()).map_err(|e| e.to_string())?;
     let terminal_id = match &file.terminal_id {
         Some(id) => id.clone(),
         None => till_pay::link::tls::load_certs(&files.cert)
@@ -103,7 +103,10 @@ mod tests {
         let path = dir.path().join("till.toml");
         std::fs::write(&path, "pki = 3").unwrap();
         let err = load(&path).err().unwrap();
-        assert!(err.contains("till.toml") && err.contains("not valid"), "{err}");
+        assert!(
+            err.contains("till.toml") && err.contains("not valid"),
+            "{err}"
+        );
         let err = load(&dir.path().join("missing.toml")).err().unwrap();
         assert!(err.contains("cannot read"), "{err}");
     }

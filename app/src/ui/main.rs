@@ -31,6 +31,9 @@ struct Cli {
     /// Where the headless demo writes its screenshots (default: STATE/screens).
     #[arg(long)]
     screens: Option<PathBuf>,
+    /// Benchmark: start headless, draw the first frame, exit.
+    #[arg(long, hide = true)]
+    first_frame: bool,
 }
 
 /// Runs `till`.
@@ -70,13 +73,31 @@ fn run_simulator(cli: &Cli) -> Result<(), String> {
             .join(".local/share/till-sim"),
     };
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    if cli.first_frame {
+        let d = demo::Driver::start(&root, 800, 480, false)?;
+        let frame = d.display.snapshot();
+        return if frame.pixels.iter().any(|p| (p.r, p.g, p.b) != (0, 0, 0)) {
+            Ok(())
+        } else {
+            Err("the first frame is empty".into())
+        };
+    }
     if cli.headless || !has_display() {
         let screens = cli.screens.clone().unwrap_or_else(|| root.join("screens"));
         eprintln!("till: no display: running the scripted demo (sign-in, sale, void, settlement)");
-        demo::run(&root, &screens)?;
+        let report = demo::run(&root, &screens)?;
         eprintln!("till: screenshots in {}", screens.display());
+        if let Some(kib) = report.rss_after_sale_kib {
+            eprintln!(
+                "till: resident memory after the sale: {:.1} MiB",
+                kib as f64 / 1024.0
+            );
+        }
         eprintln!("till: receipts in {}", root.join("receipts").display());
-        eprintln!("till: acquirer ledger {}", root.join("ledger.jsonl").display());
+        eprintln!(
+            "till: acquirer ledger {}",
+            root.join("ledger.jsonl").display()
+        );
         return Ok(());
     }
     slint::BackendSelector::new()
@@ -120,7 +141,9 @@ fn run_device(config: &std::path::Path) -> Result<(), String> {
         std::thread::Builder::new()
             .name("till-keypad".into())
             .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
                 else {
                     return;
                 };

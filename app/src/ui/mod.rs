@@ -11,13 +11,13 @@
 
 pub mod demo;
 pub mod device;
+mod main;
 pub mod operators;
 pub mod platform;
 mod receipts;
 pub mod settings;
 pub mod sim;
 pub mod worker;
-mod main;
 pub use main::main;
 
 use std::cell::RefCell;
@@ -32,7 +32,9 @@ use till_hal::printer::receipt::{Copy, Receipt};
 use till_hal::selftest::Outcome;
 use till_pay::crypto::Pin;
 use till_pay::emv::CardRead;
-use till_pay::engine::{CardInput, EngineError, Entry, Status as EntryStatus, TxnOutcome, TxnRequest};
+use till_pay::engine::{
+    CardInput, EngineError, Entry, Status as EntryStatus, TxnOutcome, TxnRequest,
+};
 use till_pay::iso8583::TxnKind;
 use till_pay::money::Amount;
 
@@ -185,7 +187,10 @@ impl Flow {
         )
     }
     fn needs_card(&self) -> bool {
-        matches!(self.kind, TxnType::Sale | TxnType::Preauth | TxnType::Balance)
+        matches!(
+            self.kind,
+            TxnType::Sale | TxnType::Preauth | TxnType::Balance
+        )
     }
     fn needs_original(&self) -> bool {
         matches!(
@@ -194,14 +199,22 @@ impl Flow {
         )
     }
     fn needs_supervisor(&self) -> bool {
-        matches!(self.kind, TxnType::Void | TxnType::Refund | TxnType::PreauthVoid)
+        matches!(
+            self.kind,
+            TxnType::Void | TxnType::Refund | TxnType::PreauthVoid
+        )
     }
     /// Whether `e` can be the original of this flow.
     fn accepts(&self, e: &Entry) -> bool {
-        let live = matches!(e.status, EntryStatus::Approved | EntryStatus::OfflineApproved)
-            && !e.settled;
+        let live = matches!(
+            e.status,
+            EntryStatus::Approved | EntryStatus::OfflineApproved
+        ) && !e.settled;
         live && match self.kind {
-            TxnType::Void => matches!(e.kind, TxnKind::Sale | TxnKind::Completion | TxnKind::Advice),
+            TxnType::Void => matches!(
+                e.kind,
+                TxnKind::Sale | TxnKind::Completion | TxnKind::Advice
+            ),
             TxnType::Refund => matches!(e.kind, TxnKind::Sale | TxnKind::Completion),
             TxnType::Completion | TxnType::PreauthVoid => e.kind == TxnKind::Preauth,
             _ => false,
@@ -269,7 +282,9 @@ impl App {
 
 impl Controller {
     fn ui(&self) -> TillWindow {
-        self.ui.upgrade().expect("the window lives as long as the controller")
+        self.ui
+            .upgrade()
+            .expect("the window lives as long as the controller")
     }
 
     /// Runs `f` with the `Till` global.
@@ -319,8 +334,13 @@ impl Controller {
         on!(on_continue_boot, |c| c.set_screen(Screen::Login));
         on!(on_sign_in, |c| c.sign_in());
         on!(on_choose_card_method, |c| c.to_tap());
-        on!(on_choose_qr_method, |c| c.notice(NoticeKind::QrNotEnabled, "", ""));
-        on!(on_present_sim_card, |c, name| c.read_card(Some(name.to_string())));
+        on!(on_choose_qr_method, |c| c.notice(
+            NoticeKind::QrNotEnabled,
+            "",
+            ""
+        ));
+        on!(on_present_sim_card, |c, name| c
+            .read_card(Some(name.to_string())));
         on!(on_cancel, |c| c.cancel());
         on!(on_confirm_amount, |c| c.confirm());
         on!(on_approve, |c, name, pw| c.approve(&name, pw));
@@ -331,10 +351,19 @@ impl Controller {
         on!(on_merchant_copy, |c| c.merchant_copy());
         on!(on_settle, |c| c.settle());
         on!(on_set_language, |c, lang| c.set_language(&lang));
-        on!(on_save_settings, |c, m, mid, host, per, daily, confirm, floor| c.save_settings(
-            &m, &mid, &host, &per, &daily, &confirm, &floor
-        ));
-        on!(on_add_operator, |c, name, role, pw| c.add_operator(&name, role, pw));
+        on!(on_save_settings, |c,
+                               m,
+                               mid,
+                               host,
+                               per,
+                               daily,
+                               confirm,
+                               floor| c
+            .save_settings(
+                &m, &mid, &host, &per, &daily, &confirm, &floor
+            ));
+        on!(on_add_operator, |c, name, role, pw| c
+            .add_operator(&name, role, pw));
         on!(on_unlock_operator, |c, name| c.unlock_operator(&name));
         on!(on_remove_operator, |c, name| c.remove_operator(&name));
         on!(on_dismiss, |c| c.dismiss());
@@ -366,10 +395,13 @@ fn notice_for(e: &EngineError) -> (NoticeKind, String, String) {
     let none = || (String::new(), String::new());
     let (kind, (a, b)) = match e {
         EngineError::NotSignedIn { .. } => (NoticeKind::NotSignedIn, none()),
-        EngineError::SignInRefused { code, .. } => (NoticeKind::SignInRefused, (code.clone(), String::new())),
-        EngineError::OverTransactionLimit { amount, limit } => {
-            (NoticeKind::OverTransactionLimit, (amount.clone(), limit.clone()))
+        EngineError::SignInRefused { code, .. } => {
+            (NoticeKind::SignInRefused, (code.clone(), String::new()))
         }
+        EngineError::OverTransactionLimit { amount, limit } => (
+            NoticeKind::OverTransactionLimit,
+            (amount.clone(), limit.clone()),
+        ),
         EngineError::OverDailyLimit { total, limit } => {
             (NoticeKind::OverDailyLimit, (total.clone(), limit.clone()))
         }
@@ -379,9 +411,10 @@ fn notice_for(e: &EngineError) -> (NoticeKind, String, String) {
         EngineError::HostUnreachable(_) => (NoticeKind::HostUnreachable, none()),
         EngineError::OfflineRefused { .. } => (NoticeKind::OfflineRefused, none()),
         EngineError::NoAnswer(_) => (NoticeKind::NoAnswer, none()),
-        EngineError::PendingNotCleared { count, .. } => {
-            (NoticeKind::PendingNotCleared, (count.to_string(), String::new()))
-        }
+        EngineError::PendingNotCleared { count, .. } => (
+            NoticeKind::PendingNotCleared,
+            (count.to_string(), String::new()),
+        ),
         EngineError::Settlement(_) => (NoticeKind::SettlementFailed, none()),
         EngineError::Card(_) => (NoticeKind::CardUnreadable, none()),
         EngineError::Store(_) => (NoticeKind::JournalFailed, none()),
@@ -496,7 +529,11 @@ impl Controller {
         self.with(|t| {
             t.set_busy(false);
             t.set_login_tries_left(0);
-            t.set_screen(if logged_in { Screen::Home } else { Screen::Login });
+            t.set_screen(if logged_in {
+                Screen::Home
+            } else {
+                Screen::Login
+            });
         });
     }
 
@@ -616,7 +653,9 @@ impl Controller {
             "back" => Key::B,
             "clear" => Key::C,
             "cancel" => Key::A,
-            d if d.len() == 1 && d.as_bytes()[0].is_ascii_digit() => Key::Digit(d.as_bytes()[0] - b'0'),
+            d if d.len() == 1 && d.as_bytes()[0].is_ascii_digit() => {
+                Key::Digit(d.as_bytes()[0] - b'0')
+            }
             _ => return,
         };
         let event = entry.feed(key);
@@ -741,20 +780,27 @@ impl Controller {
             Screen::Tap
         } else if f.needs_card() && !f.pin_done {
             Screen::Pin
-        } else if f.kind != TxnType::Balance && f.confirmations == 0 {
-            Screen::Confirm
         } else if f.kind != TxnType::Balance
-            && f.confirmations == 1
-            && confirm_above.is_some_and(|c| f.amount.is_some_and(|a| a.0 > c.0))
+            && (f.confirmations == 0
+                || (f.confirmations == 1
+                    && confirm_above.is_some_and(|c| f.amount.is_some_and(|a| a.0 > c.0))))
         {
+            // Once, and a second time above the large-amount limit.
             Screen::Confirm
         } else {
             drop(st);
             return self.submit();
         };
         let second = f.confirmations == 1;
-        let amount = f.amount.map(|a| money(&self.settings.borrow(), a.0)).unwrap_or_default();
-        let rrn = f.original.as_ref().and_then(|o| o.rrn.clone()).unwrap_or_default();
+        let amount = f
+            .amount
+            .map(|a| money(&self.settings.borrow(), a.0))
+            .unwrap_or_default();
+        let rrn = f
+            .original
+            .as_ref()
+            .and_then(|o| o.rrn.clone())
+            .unwrap_or_default();
         drop(st);
         match next {
             Screen::Pick => {
@@ -766,11 +812,15 @@ impl Controller {
             Screen::Pin => {
                 self.state.borrow_mut().pin = Some(PinEntry::new(PinPolicy::default()));
                 let c = self.weak();
-                self.deadline.start(slint::TimerMode::SingleShot, Duration::from_secs(60), move || {
-                    if let Some(c) = c.upgrade() {
-                        c.notice(NoticeKind::PinTimeout, "", "");
-                    }
-                });
+                self.deadline.start(
+                    slint::TimerMode::SingleShot,
+                    Duration::from_secs(60),
+                    move || {
+                        if let Some(c) = c.upgrade() {
+                            c.notice(NoticeKind::PinTimeout, "", "");
+                        }
+                    },
+                );
             }
             _ => {}
         }
@@ -798,7 +848,13 @@ impl Controller {
                 f.method_chosen = true;
             }
         }
-        let amount = self.state.borrow().flow.as_ref().and_then(|f| f.amount).unwrap_or(Amount(0));
+        let amount = self
+            .state
+            .borrow()
+            .flow
+            .as_ref()
+            .and_then(|f| f.amount)
+            .unwrap_or(Amount(0));
         if !self.simulator {
             self.worker.send(Job::ReadCard {
                 virtual_card: None,
@@ -806,12 +862,13 @@ impl Controller {
             });
         }
         let c = self.weak();
-        self.deadline.start(slint::TimerMode::SingleShot, wait, move || {
-            if let Some(c) = c.upgrade() {
-                c.worker.cancel_card();
-                c.notice(NoticeKind::TapTimeout, "", "");
-            }
-        });
+        self.deadline
+            .start(slint::TimerMode::SingleShot, wait, move || {
+                if let Some(c) = c.upgrade() {
+                    c.worker.cancel_card();
+                    c.notice(NoticeKind::TapTimeout, "", "");
+                }
+            });
         self.with(|t| {
             t.set_tap_seconds_left(wait.as_secs() as i32);
             t.set_screen(Screen::Tap);
@@ -822,7 +879,13 @@ impl Controller {
         if self.screen() != Screen::Tap {
             return;
         }
-        let amount = self.state.borrow().flow.as_ref().and_then(|f| f.amount).unwrap_or(Amount(0));
+        let amount = self
+            .state
+            .borrow()
+            .flow
+            .as_ref()
+            .and_then(|f| f.amount)
+            .unwrap_or(Amount(0));
         self.worker.send(Job::ReadCard {
             virtual_card,
             amount,
@@ -851,7 +914,9 @@ impl Controller {
     }
 
     fn submit(&self) {
-        let Some(mut f) = self.state.borrow_mut().flow.take() else { return };
+        let Some(mut f) = self.state.borrow_mut().flow.take() else {
+            return;
+        };
         let mut req = TxnRequest::new(engine_kind(f.kind));
         req.amount = f.amount;
         req.card = f.card.as_deref().map(CardInput::contactless);
@@ -871,7 +936,10 @@ impl Controller {
     }
 
     fn login(&self, name: &str, mut password: SharedString) {
-        let result = self.ops.borrow_mut().login(name, password.as_str(), unix_now());
+        let result = self
+            .ops
+            .borrow_mut()
+            .login(name, password.as_str(), unix_now());
         password = SharedString::new();
         drop(password);
         match result {
@@ -915,7 +983,10 @@ impl Controller {
     }
 
     fn approve(&self, name: &str, password: SharedString) {
-        let result = self.ops.borrow_mut().login(name, password.as_str(), unix_now());
+        let result = self
+            .ops
+            .borrow_mut()
+            .login(name, password.as_str(), unix_now());
         drop(password);
         match result {
             Ok(role) if role.approves() => {
@@ -954,11 +1025,20 @@ impl Controller {
 
     fn pick(&self, id: i32) {
         let st = self.state.borrow();
-        let Some(e) = st.entries.iter().find(|e| e.id as i64 == i64::from(id)).cloned() else {
+        let Some(e) = st
+            .entries
+            .iter()
+            .find(|e| e.id as i64 == i64::from(id))
+            .cloned()
+        else {
             return;
         };
         drop(st);
-        let prefill = e.amount.map(|a| Amount(a).display(self.settings.borrow().currency()).to_string());
+        let prefill = e.amount.map(|a| {
+            Amount(a)
+                .display(self.settings.borrow().currency())
+                .to_string()
+        });
         if let Some(f) = self.state.borrow_mut().flow.as_mut() {
             if matches!(f.kind, TxnType::Refund | TxnType::Completion) {
                 f.entry = prefill.clone().unwrap_or_default();
@@ -994,8 +1074,11 @@ impl Controller {
                         || (filter.len() == 10 && e.at.starts_with(&filter))
                         || (filter.len() == 4
                             && filter.chars().all(|c| c.is_ascii_digit())
-                            && e.pan_masked.as_deref().is_some_and(|p| p.ends_with(&filter)))
-                        || (filter.contains('.') && amount_filter.is_some_and(|a| e.amount == Some(a.0)))
+                            && e.pan_masked
+                                .as_deref()
+                                .is_some_and(|p| p.ends_with(&filter)))
+                        || (filter.contains('.')
+                            && amount_filter.is_some_and(|a| e.amount == Some(a.0)))
                 }
             })
             .take(200)
@@ -1003,9 +1086,19 @@ impl Controller {
                 let (en, zh) = status_words(e.status);
                 TxnRow {
                     id: e.id as i32,
-                    when: e.at.replace('T', " ").chars().take(16).collect::<String>().into(),
+                    when: e
+                        .at
+                        .replace('T', " ")
+                        .chars()
+                        .take(16)
+                        .collect::<String>()
+                        .into(),
                     r#type: txn_type(e.kind),
-                    amount: e.amount.map(|a| money(&settings, a)).unwrap_or_default().into(),
+                    amount: e
+                        .amount
+                        .map(|a| money(&settings, a))
+                        .unwrap_or_default()
+                        .into(),
                     card: e.pan_masked.clone().unwrap_or_default().into(),
                     rrn: e.rrn.clone().unwrap_or_default().into(),
                     status_en: en.into(),
@@ -1043,7 +1136,9 @@ impl Controller {
     }
 
     fn merchant_copy(&self) {
-        let Some(r) = self.state.borrow_mut().merchant_copy.take() else { return };
+        let Some(r) = self.state.borrow_mut().merchant_copy.take() else {
+            return;
+        };
         self.with(|t| {
             t.set_printing(true);
             t.set_merchant_copy_done(true);
@@ -1204,7 +1299,11 @@ impl Controller {
                     Ok(o) => self.notice(NoticeKind::SignInRefused, &o.response_code, ""),
                     Err(e) => {
                         let (k, a, b) = notice_for(&e);
-                        let k = if k == NoticeKind::Internal { NoticeKind::SignInRefused } else { k };
+                        let k = if k == NoticeKind::Internal {
+                            NoticeKind::SignInRefused
+                        } else {
+                            k
+                        };
                         self.notice(k, &a, &b);
                     }
                 }
@@ -1243,7 +1342,8 @@ impl Controller {
             },
             Reply::Settled(result) => match result {
                 Ok(o) => {
-                    let report = receipts::settlement(&o, &self.settings.borrow(), &self.terminal_id);
+                    let report =
+                        receipts::settlement(&o, &self.settings.borrow(), &self.terminal_id);
                     let settings = self.settings.borrow().clone();
                     self.with(|t| {
                         t.set_busy(false);
@@ -1262,7 +1362,11 @@ impl Controller {
                 }
                 Err(e) => {
                     let (k, a, b) = notice_for(&e);
-                    let k = if k == NoticeKind::Internal { NoticeKind::SettlementFailed } else { k };
+                    let k = if k == NoticeKind::Internal {
+                        NoticeKind::SettlementFailed
+                    } else {
+                        k
+                    };
                     self.notice(k, &a, &b);
                 }
             },
@@ -1301,7 +1405,10 @@ impl Controller {
         let operator = self.operator_name();
         let printable = o.approved && o.kind != TxnKind::Balance;
         let reversed = o.reversal.is_some()
-            || matches!(o.status, EntryStatus::Reversed | EntryStatus::ReversalPending);
+            || matches!(
+                o.status,
+                EntryStatus::Reversed | EntryStatus::ReversalPending
+            );
         self.with(|t| {
             t.set_busy(false);
             t.set_txn(txn_type(o.kind));
@@ -1314,9 +1421,21 @@ impl Controller {
             t.set_action_zh(o.action_zh.clone().unwrap_or_default().into());
             t.set_rrn(o.rrn.clone().unwrap_or_default().into());
             t.set_auth_code(o.auth_code.clone().unwrap_or_default().into());
-            t.set_balance(o.balance.clone().map(|b| format!("{} {b}", settings.currency().alpha)).unwrap_or_default().into());
+            t.set_balance(
+                o.balance
+                    .clone()
+                    .map(|b| format!("{} {b}", settings.currency().alpha))
+                    .unwrap_or_default()
+                    .into(),
+            );
             t.set_card(o.pan.clone().unwrap_or_default().into());
-            t.set_amount(o.amount.clone().map(|a| format!("{} {a}", settings.currency().alpha)).unwrap_or_default().into());
+            t.set_amount(
+                o.amount
+                    .clone()
+                    .map(|a| format!("{} {a}", settings.currency().alpha))
+                    .unwrap_or_default()
+                    .into(),
+            );
             t.set_printed(false);
             t.set_print_failed(false);
             t.set_merchant_copy_done(!printable);
@@ -1324,8 +1443,10 @@ impl Controller {
             t.set_screen(Screen::Result);
         });
         if printable {
-            let customer = receipts::for_outcome(&o, &settings, &self.terminal_id, &operator, Copy::Customer);
-            let merchant = receipts::for_outcome(&o, &settings, &self.terminal_id, &operator, Copy::Merchant);
+            let customer =
+                receipts::for_outcome(&o, &settings, &self.terminal_id, &operator, Copy::Customer);
+            let merchant =
+                receipts::for_outcome(&o, &settings, &self.terminal_id, &operator, Copy::Merchant);
             self.state.borrow_mut().merchant_copy = Some(merchant);
             self.worker.send(Job::Print(vec![customer]));
         }

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 
 /// What an operator may do.
@@ -244,9 +244,7 @@ impl Operators {
     /// Adds an account.
     pub fn add(&mut self, name: &str, role: Role, password: &str) -> Result<(), AccountError> {
         let name = name.trim();
-        if name.is_empty()
-            || name.chars().count() > 20
-            || !name.chars().all(char::is_alphanumeric)
+        if name.is_empty() || name.chars().count() > 20 || !name.chars().all(char::is_alphanumeric)
         {
             return Err(AccountError::BadName);
         }
@@ -303,7 +301,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ops = Operators::open(
             &dir.path().join("operators.toml"),
-            &[("admin", Role::Administrator, "secret1"), ("li", Role::Cashier, "111111")],
+            &[
+                ("admin", Role::Administrator, "secret1"),
+                ("li", Role::Cashier, "111111"),
+            ],
         )
         .unwrap();
         (dir, ops)
@@ -313,7 +314,10 @@ mod tests {
     fn passwords_are_stored_only_as_argon2id_hashes() {
         let (dir, _ops) = fresh();
         let text = std::fs::read_to_string(dir.path().join("operators.toml")).unwrap();
-        assert!(!text.contains("secret1") && !text.contains("111111"), "{text}");
+        assert!(
+            !text.contains("secret1") && !text.contains("111111"),
+            "{text}"
+        );
         assert_eq!(text.matches("$argon2id$").count(), 2, "{text}");
     }
 
@@ -328,9 +332,15 @@ mod tests {
             );
         }
         let until = now + 15 * 60;
-        assert_eq!(ops.login("li", "nope", now), Err(LoginError::Locked { until }));
+        assert_eq!(
+            ops.login("li", "nope", now),
+            Err(LoginError::Locked { until })
+        );
         // The right password does not open a locked account…
-        assert_eq!(ops.login("li", "111111", now + 60), Err(LoginError::Locked { until }));
+        assert_eq!(
+            ops.login("li", "111111", now + 60),
+            Err(LoginError::Locked { until })
+        );
         // …and the lock survives a restart.
         let mut again = Operators::open(&dir.path().join("operators.toml"), &[]).unwrap();
         assert!(again.is_locked("li", now + 60));
@@ -358,14 +368,26 @@ mod tests {
     #[test]
     fn accounts_are_checked_when_added_and_the_last_administrator_stays() {
         let (_dir, mut ops) = fresh();
-        assert_eq!(ops.add("li", Role::Cashier, "123456"), Err(AccountError::NameTaken));
-        assert_eq!(ops.add("", Role::Cashier, "123456"), Err(AccountError::BadName));
-        assert_eq!(ops.add("wang", Role::Cashier, "12345"), Err(AccountError::ShortPassword));
+        assert_eq!(
+            ops.add("li", Role::Cashier, "123456"),
+            Err(AccountError::NameTaken)
+        );
+        assert_eq!(
+            ops.add("", Role::Cashier, "123456"),
+            Err(AccountError::BadName)
+        );
+        assert_eq!(
+            ops.add("wang", Role::Cashier, "12345"),
+            Err(AccountError::ShortPassword)
+        );
         ops.add("wang", Role::Supervisor, "123456").unwrap();
         assert_eq!(ops.login("wang", "123456", 0), Ok(Role::Supervisor));
         assert_eq!(ops.remove("admin"), Err(AccountError::LastAdministrator));
         ops.remove("wang").unwrap();
-        assert_eq!(ops.login("wang", "123456", 0), Err(LoginError::Unknown("wang".into())));
+        assert_eq!(
+            ops.login("wang", "123456", 0),
+            Err(LoginError::Unknown("wang".into()))
+        );
     }
 
     #[test]
@@ -373,7 +395,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("operators.toml");
         std::fs::write(&path, "operator = 3").unwrap();
-        let err = Operators::open(&path, &[("admin", Role::Administrator, "x")]).unwrap_err();
+        let err = Operators::open(&path, &[("admin", Role::Administrator, "x")])
+            .err()
+            .unwrap();
         assert!(err.contains("damaged"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "operator = 3");
     }

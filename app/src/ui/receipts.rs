@@ -70,7 +70,11 @@ pub fn for_outcome(
             ("操作员 OPERATOR".into(), operator.to_string()),
         ]
         .into_iter()
-        .chain(o.original_rrn.clone().map(|r| ("原参考号 ORIG REF".to_string(), r)))
+        .chain(
+            o.original_rrn
+                .clone()
+                .map(|r| ("原参考号 ORIG REF".to_string(), r)),
+        )
         .collect(),
         copy,
         qr: None,
@@ -123,12 +127,23 @@ pub fn settlement(o: &SettlementOutcome, settings: &Settings, terminal_id: &str)
         auth_code: None,
         extra: vec![
             ("消费笔数 SALES".into(), o.totals.debit_count.to_string()),
-            ("消费金额 SALES AMT".into(), format!("{c} {}", o.debit_amount)),
+            (
+                "消费金额 SALES AMT".into(),
+                format!("{c} {}", o.debit_amount),
+            ),
             ("退货笔数 REFUNDS".into(), o.totals.credit_count.to_string()),
-            ("退货金额 REFUND AMT".into(), format!("{c} {}", o.credit_amount)),
+            (
+                "退货金额 REFUND AMT".into(),
+                format!("{c} {}", o.credit_amount),
+            ),
             (
                 "对账 RECONCILED".into(),
-                if o.balanced { "平 BALANCED" } else { "不平 UPLOADED" }.into(),
+                if o.balanced {
+                    "平 BALANCED"
+                } else {
+                    "不平 UPLOADED"
+                }
+                .into(),
             ),
             ("新批次 NEW BATCH".into(), o.next_batch.clone()),
         ],

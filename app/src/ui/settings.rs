@@ -117,10 +117,9 @@ impl Settings {
         ] {
             self.amount(t)?;
         }
-        let host_ok = self
-            .host
-            .rsplit_once(':')
-            .is_some_and(|(name, port)| !name.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let host_ok = self.host.rsplit_once(':').is_some_and(|(name, port)| {
+            !name.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !host_ok {
             return Err(SettingsError::BadHost);
         }
@@ -145,7 +144,10 @@ impl Settings {
     /// Offline approvals: up to the floor each, ten floors in all.
     pub fn offline(&self) -> Option<OfflineLimits> {
         let floor = self.amount(&self.offline_floor).ok().flatten()?;
-        Some(OfflineLimits::new(floor, Amount(floor.0.saturating_mul(10))))
+        Some(OfflineLimits::new(
+            floor,
+            Amount(floor.0.saturating_mul(10)),
+        ))
     }
 
     /// How long to wait for a card.

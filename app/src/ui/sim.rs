@@ -4,7 +4,8 @@
 //! virtual cards, the printer rendering receipts to PNG and text files, and
 //! the keyboard standing in for the PIN keypad. Everything lives under one
 //! directory, so a second start finds the same journal, operators and
-//! settings.
+//! settings. `ROOT/faults.toml` makes the acquirer misbehave on purpose
+//! (`till_acquirer::faults`), e.g. to see a reversal.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,18 @@ impl Simulator {
             .map_err(|e| format!("cannot start the acquirer simulator: {e}"))?;
         let mut config = HostConfig::new("127.0.0.1:0", &pki_dir);
         config.ledger = Some(root.join("ledger.jsonl"));
+        // Faults on demand (a dropped answer, a late one…): see
+        // till_acquirer::faults; the file is read again when it changes.
+        let faults = root.join("faults.toml");
+        if !faults.exists() {
+            std::fs::write(
+                &faults,
+                "# Faults the acquirer simulator injects, e.g. a lost answer to the next sale:\n\
+                 # [[fault]]\n# action = \"close\"\n# kind = \"sale\"\n# count = 1\n",
+            )
+            .map_err(|e| format!("cannot write {}: {e}", faults.display()))?;
+        }
+        config.fault_file = Some(faults);
         let running = rt
             .block_on(till_acquirer::server::start(config))
             .map_err(|e| format!("cannot start the acquirer simulator: {e}"))?;
@@ -82,8 +95,10 @@ impl Simulator {
         devices.printer.simulated = true;
         devices.scanner.simulated = true;
         devices.printer.output_dir = self.root.join("receipts");
-        let printer = SimulatedPrinter::new(devices.printer.paper_width)
-            .with_output(devices.printer.output_dir.clone(), Some(devices.printer.font.clone()));
+        let printer = SimulatedPrinter::new(devices.printer.paper_width).with_output(
+            devices.printer.output_dir.clone(),
+            Some(devices.printer.font.clone()),
+        );
         let files = TerminalFiles::in_dir(self.root.join("pki"), Some(TERMINAL_ID))
             .map_err(|e| e.to_string())?;
         let operators = Operators::open(&state_dir.join("operators.toml"), ACCOUNTS)?;

@@ -14,13 +14,15 @@ use till_hal::config::DevicesConfig;
 use till_hal::printer::receipt::Receipt;
 use till_hal::printer::sim::SimulatedPrinter;
 use till_hal::printer::{AnyPrinter, Printer, PrinterLink};
-use till_hal::reader::virtual_emv::bundled_cards;
 use till_hal::reader::model::{Mfrc522Model, VirtualCard};
-use till_hal::reader::{ChipVersion, ContactlessReader, Mfrc522Reader, ReaderError, SimulatedReader};
+use till_hal::reader::virtual_emv::bundled_cards;
+use till_hal::reader::{
+    ChipVersion, ContactlessReader, Mfrc522Reader, ReaderError, SimulatedReader,
+};
 use till_hal::selftest::{DeviceReport, Outcome, SelfTestReport};
 use till_pay::emv::{CardRead, Kernel, KernelConfig, Transaction};
 use till_pay::engine::{
-    BatchTotals, Entry, EngineError, SettlementOutcome, SignInOutcome, Terminal, TerminalConfig,
+    BatchTotals, EngineError, Entry, SettlementOutcome, SignInOutcome, Terminal, TerminalConfig,
     TxnOutcome, TxnRequest, forwarder,
 };
 use till_pay::iso8583::Dialect;
@@ -241,8 +243,7 @@ pub fn open_engine(setup: &Setup) -> Result<Engine, String> {
     };
     let link = TlsLink::new(s.host.clone(), tls, framing).map_err(|e| e.to_string())?;
     let store = SqliteJournal::open(&setup.state_dir).map_err(|e| e.to_string())?;
-    let mut config =
-        TerminalConfig::new(&setup.terminal_id, &s.merchant_id, s.currency(), &s.host);
+    let mut config = TerminalConfig::new(&setup.terminal_id, &s.merchant_id, s.currency(), &s.host);
     config.host_timeout = Duration::from_secs(s.host_timeout_seconds.clamp(5, 120));
     config.limits = s.limits();
     config.offline = s.offline();
@@ -451,14 +452,16 @@ fn self_test(setup: &Setup) -> SelfTestReport {
             };
         }
     }
-    report.devices.push(match SqliteJournal::open(&setup.state_dir) {
-        Ok(_) => DeviceReport::new(
-            "journal",
-            Outcome::Ok,
-            setup.state_dir.display().to_string(),
-        ),
-        Err(e) => DeviceReport::new("journal", Outcome::Failed, e.to_string()),
-    });
+    report
+        .devices
+        .push(match SqliteJournal::open(&setup.state_dir) {
+            Ok(_) => DeviceReport::new(
+                "journal",
+                Outcome::Ok,
+                setup.state_dir.display().to_string(),
+            ),
+            Err(e) => DeviceReport::new("journal", Outcome::Failed, e.to_string()),
+        });
     report.ok = report.devices.iter().all(|d| d.outcome != Outcome::Failed);
     report
 }
@@ -519,8 +522,7 @@ fn read_card(
     if let (Some(name), true) = (virtual_card, setup.devices.reader.simulated) {
         return read_virtual(name, &txn, wallet);
     }
-    let mut reader =
-        open_reader(&setup.devices.reader, "").map_err(|_| CardProblem::Unreadable)?;
+    let mut reader = open_reader(&setup.devices.reader, "").map_err(|_| CardProblem::Unreadable)?;
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(CardProblem::Cancelled);
@@ -534,7 +536,10 @@ fn read_card(
     kernel_read(reader.as_mut(), &txn)
 }
 
-fn kernel_read(reader: &mut dyn ContactlessReader, txn: &Transaction) -> Result<CardRead, CardProblem> {
+fn kernel_read(
+    reader: &mut dyn ContactlessReader,
+    txn: &Transaction,
+) -> Result<CardRead, CardProblem> {
     let result = Kernel::new(KernelConfig::default()).read(ReaderTransport::new(reader), txn);
     // The card is done with either way; a failure to deselect changes nothing.
     let _ = reader.release();
@@ -565,7 +570,10 @@ fn read_virtual(name: &str, txn: &Transaction, wallet: &Wallet) -> Result<CardRe
     let card = if gesture {
         fresh("cup-ok")
     } else {
-        let kept = wallet.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let kept = wallet
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         kept.or_else(|| fresh(name))
     }
     .ok_or(CardProblem::Unreadable)?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use i_slint_backend_testing::ElementHandle;
 use slint::platform::{PointerEventButton, WindowEvent};
-use slint::{ComponentHandle, LogicalPosition, Model};
+use slint::{LogicalPosition, Model};
 use till_app::ui::demo::Driver;
 use till_app::ui::{Screen, Till};
 
@@ -40,7 +40,8 @@ pub fn start() -> T {
 pub fn start_sized(w: u32, h: u32) -> T {
     let dir = tempfile::tempdir().unwrap();
     let d = Driver::start(dir.path(), w, h, true).unwrap();
-    d.until("the self-test", |d| d.till(|t| t.get_boot_done())).unwrap();
+    d.until("the self-test", |d| d.till(|t| t.get_boot_done()))
+        .unwrap();
     let t = T { d, dir };
     t.click("BootScreen::continue");
     t.ok(t.until_screen(Screen::Login));
@@ -121,7 +122,9 @@ impl T {
         self.click_label(&self.login_label(who));
         self.fill("LoginScreen::password", password);
         self.click("LoginScreen::sign-in");
-        self.wait("the login", |d| matches!(d.screen(), Screen::Signin | Screen::Home | Screen::Notice));
+        self.wait("the login", |d| {
+            matches!(d.screen(), Screen::Signin | Screen::Home | Screen::Notice)
+        });
         if self.screen() == Screen::Signin {
             self.wait("the sign-in", |d| !d.till(|t| t.get_busy()));
             assert!(self.till(|t| t.get_signed_in()), "sign-in failed");

@@ -732,7 +732,10 @@ mod tests {
             let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).expect("builtin");
             let cut = text.replacen("action_zh = ", "# action_zh = ", 1);
             let e = Dialect::from_toml(name, &cut).unwrap_err().to_string();
-            assert!(e.contains("action and action_zh go together"), "{name}: {e}");
+            assert!(
+                e.contains("action and action_zh go together"),
+                "{name}: {e}"
+            );
         }
     }
 
