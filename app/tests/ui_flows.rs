@@ -8,179 +8,197 @@ mod support;
 use std::time::Duration;
 
 use slint::Model;
-use support::start;
+use support::{start, ui};
 use till_app::ui::{NoticeKind, Screen};
 
 #[test]
 fn a_cashier_sells_with_pin_and_both_copies_print_with_the_card_masked() {
-    let t = start();
-    t.login("li", "111111");
-    assert!(t.till(|t| t.get_signed_in()));
-    t.sale_to_pin("88.00", "cup-ok");
-    assert!(
-        t.text(|t| t.get_card()).contains("****"),
-        "card shown masked"
-    );
-    t.pin_and_confirm("123456");
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
-    assert_eq!(t.text(|t| t.get_amount()), "CNY 88.00");
-    let rrn = t.text(|t| t.get_rrn());
-    assert_eq!(rrn.len(), 12, "reference number shown");
-    assert!(t.till(|t| t.get_printed()));
-    t.click("ResultScreen::merchant-copy");
-    t.wait("the merchant copy", |d| !d.till(|t| t.get_printing()));
-    let receipts = t.receipts();
-    assert_eq!(receipts.len(), 2, "customer and merchant copies");
-    for r in &receipts {
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        assert!(t.till(|t| t.get_signed_in()));
+        t.sale_to_pin("88.00", "cup-ok");
         assert!(
-            r.contains(&rrn) && r.contains("CNY88.00") && r.contains("TILL0001"),
-            "{r}"
+            t.text(|t| t.get_card()).contains("****"),
+            "card shown masked"
         );
+        t.pin_and_confirm("123456");
         assert!(
-            !r.contains("6222088800000000010"),
-            "full card number printed: {r}"
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
         );
-        assert!(r.contains("6222"), "{r}");
-    }
-    assert!(
-        receipts[1].contains("持卡人签名"),
-        "merchant copy: {}",
-        receipts[1]
-    );
-    t.click("ResultScreen::done");
-    t.wait_screen(Screen::Home);
-    assert_eq!(t.till(|t| t.get_queue_depth()), 0);
+        assert_eq!(t.text(|t| t.get_amount()), "CNY 88.00");
+        let rrn = t.text(|t| t.get_rrn());
+        assert_eq!(rrn.len(), 12, "reference number shown");
+        assert!(t.till(|t| t.get_printed()));
+        t.click("ResultScreen::merchant-copy");
+        t.wait("the merchant copy", |d| !d.till(|t| t.get_printing()));
+        let receipts = t.receipts();
+        assert_eq!(receipts.len(), 2, "customer and merchant copies");
+        for r in &receipts {
+            assert!(
+                r.contains(&rrn) && r.contains("CNY88.00") && r.contains("TILL0001"),
+                "{r}"
+            );
+            assert!(
+                !r.contains("6222088800000000010"),
+                "full card number printed: {r}"
+            );
+            assert!(r.contains("6222"), "{r}");
+        }
+        assert!(
+            receipts[1].contains("持卡人签名"),
+            "merchant copy: {}",
+            receipts[1]
+        );
+        t.click("ResultScreen::done");
+        t.wait_screen(Screen::Home);
+        assert_eq!(t.till(|t| t.get_queue_depth()), 0);
+    });
 }
 
 #[test]
 fn the_whole_sale_runs_in_chinese_after_switching_at_runtime() {
-    let t = start();
-    t.login("admin", "123456");
-    assert!(t.shows("Sale"));
-    t.click("HomeScreen::settings");
-    t.wait_screen(Screen::Settings);
-    t.click("SettingsScreen::chinese");
-    t.click("SettingsScreen::back");
-    t.wait_screen(Screen::Home);
-    assert!(t.shows("消费") && !t.shows("Sale"), "home in Chinese");
-    t.sale_to_pin("12.50", "cup-ok");
-    assert!(t.shows("请持卡人在密码键盘上输入密码，然后按确认"));
-    t.pin_and_confirm("123456");
-    assert!(t.shows("交易成功"));
-    assert!(!t.text(|t| t.get_reason_zh()).is_empty());
-    t.click("ResultScreen::done");
-    // The language is a setting: it is still Chinese after a restart.
-    let saved = std::fs::read_to_string(t.dir.path().join("state/settings.toml")).unwrap();
-    assert!(saved.contains("language = \"zh_CN\""), "{saved}");
+    ui(|| {
+        let t = start();
+        t.login("admin", "123456");
+        assert!(t.shows("Sale"));
+        t.click("HomeScreen::settings");
+        t.wait_screen(Screen::Settings);
+        t.click("SettingsScreen::chinese");
+        t.click("SettingsScreen::back");
+        t.wait_screen(Screen::Home);
+        assert!(t.shows("消费") && !t.shows("Sale"), "home in Chinese");
+        t.sale_to_pin("12.50", "cup-ok");
+        assert!(t.shows("请持卡人在密码键盘上输入密码，然后按确认"));
+        t.pin_and_confirm("123456");
+        assert!(t.shows("交易成功"));
+        assert!(!t.text(|t| t.get_reason_zh()).is_empty());
+        t.click("ResultScreen::done");
+        // The language is a setting: it is still Chinese after a restart.
+        let saved = std::fs::read_to_string(t.dir.path().join("state/settings.toml")).unwrap();
+        assert!(saved.contains("language = \"zh_CN\""), "{saved}");
+    });
 }
 
 #[test]
 fn a_wrong_pin_is_declined_with_the_reason_in_plain_words() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("10.00", "cup-ok");
-    t.pin_and_confirm("999999");
-    assert!(!t.till(|t| t.get_approved()));
-    let reason = t.text(|t| t.get_reason_en()).to_lowercase();
-    assert!(reason.contains("pin"), "{reason}");
-    assert!(t.shows("Declined"));
-    assert!(t.receipts().is_empty(), "no receipt for a decline");
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("10.00", "cup-ok");
+        t.pin_and_confirm("999999");
+        assert!(!t.till(|t| t.get_approved()));
+        let reason = t.text(|t| t.get_reason_en()).to_lowercase();
+        assert!(reason.contains("pin"), "{reason}");
+        assert!(t.shows("Declined"));
+        assert!(t.receipts().is_empty(), "no receipt for a decline");
+    });
 }
 
 #[test]
 fn too_little_money_is_declined_as_insufficient_funds() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("80.00", "cup-low");
-    t.pin_and_confirm("123456");
-    assert!(!t.till(|t| t.get_approved()));
-    let reason = t.text(|t| t.get_reason_en()).to_lowercase();
-    assert!(
-        reason.contains("insufficient") || reason.contains("funds"),
-        "{reason}"
-    );
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("80.00", "cup-low");
+        t.pin_and_confirm("123456");
+        assert!(!t.till(|t| t.get_approved()));
+        let reason = t.text(|t| t.get_reason_en()).to_lowercase();
+        assert!(
+            reason.contains("insufficient") || reason.contains("funds"),
+            "{reason}"
+        );
+    });
 }
 
 #[test]
 fn a_lost_card_is_declined() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("10.00", "cup-lost");
-    t.pin_and_confirm("123456");
-    assert!(!t.till(|t| t.get_approved()));
-    assert!(
-        t.text(|t| t.get_reason_en())
-            .to_lowercase()
-            .contains("lost")
-    );
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("10.00", "cup-lost");
+        t.pin_and_confirm("123456");
+        assert!(!t.till(|t| t.get_approved()));
+        assert!(
+            t.text(|t| t.get_reason_en())
+                .to_lowercase()
+                .contains("lost")
+        );
+    });
 }
 
 #[test]
 fn a_card_without_pin_goes_through_with_ok() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("10.00", "cup-nopin");
-    t.wait_screen(Screen::Pin);
-    t.enter();
-    t.wait_screen(Screen::Confirm);
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("10.00", "cup-nopin");
+        t.wait_screen(Screen::Pin);
+        t.enter();
+        t.wait_screen(Screen::Confirm);
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
+    });
 }
 
 #[test]
 fn a_short_pin_is_refused_on_the_keypad_and_only_dots_are_shown() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("10.00", "cup-ok");
-    t.type_text("12");
-    t.enter();
-    assert_eq!(t.screen(), Screen::Pin);
-    assert!(t.till(|t| t.get_pin_too_short()));
-    assert!(!t.shows("12"), "PIN digits never on screen");
-    t.type_text("\u{8}");
-    assert_eq!(t.till(|t| t.get_pin_length()), 1);
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("10.00", "cup-ok");
+        t.type_text("12");
+        t.enter();
+        assert_eq!(t.screen(), Screen::Pin);
+        assert!(t.till(|t| t.get_pin_too_short()));
+        assert!(!t.shows("12"), "PIN digits never on screen");
+        t.type_text("\u{8}");
+        assert_eq!(t.till(|t| t.get_pin_length()), 1);
+    });
 }
 
 #[test]
 fn large_amounts_are_confirmed_twice() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("1500.00", "cup-ok");
-    t.wait_screen(Screen::Pin);
-    t.type_text("123456");
-    t.enter();
-    t.wait_screen(Screen::Confirm);
-    assert!(!t.till(|t| t.get_second_confirmation()));
-    t.click("ConfirmScreen::confirm");
-    assert_eq!(t.screen(), Screen::Confirm);
-    assert!(t.till(|t| t.get_second_confirmation()));
-    assert!(
-        t.shows("This is a large amount. Check it with the customer and confirm it a second time.")
-    );
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("1500.00", "cup-ok");
+        t.wait_screen(Screen::Pin);
+        t.type_text("123456");
+        t.enter();
+        t.wait_screen(Screen::Confirm);
+        assert!(!t.till(|t| t.get_second_confirmation()));
+        t.click("ConfirmScreen::confirm");
+        assert_eq!(t.screen(), Screen::Confirm);
+        assert!(t.till(|t| t.get_second_confirmation()));
+        assert!(t.shows(
+            "This is a large amount. Check it with the customer and confirm it a second time."
+        ));
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
+    });
 }
 
 #[test]
 fn an_amount_over_the_limit_gets_a_screen_saying_what_to_do() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("60000.00", "cup-ok");
-    t.pin_and_confirm_over_limit();
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("60000.00", "cup-ok");
+        t.pin_and_confirm_over_limit();
+    });
 }
 
 trait OverLimit {
@@ -209,494 +227,532 @@ impl OverLimit for support::T {
 
 #[test]
 fn no_card_within_the_wait_times_out_and_nothing_is_charged() {
-    let t = start();
-    t.login("li", "111111");
-    t.click("HomeScreen::sale");
-    t.type_text("5.00");
-    t.click("NumPad::enter");
-    t.click("MethodScreen::card");
-    t.wait_screen(Screen::Tap);
-    assert_eq!(t.till(|t| t.get_tap_seconds_left()), 30);
-    t.advance(Duration::from_secs(10));
-    assert_eq!(t.till(|t| t.get_tap_seconds_left()), 20);
-    t.advance(Duration::from_secs(21));
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::TapTimeout);
-    assert!(t.shows("Start the sale again when the customer is ready. Nothing was charged."));
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.click("HomeScreen::sale");
+        t.type_text("5.00");
+        t.click("NumPad::enter");
+        t.click("MethodScreen::card");
+        t.wait_screen(Screen::Tap);
+        assert_eq!(t.till(|t| t.get_tap_seconds_left()), 30);
+        t.advance(Duration::from_secs(10));
+        assert_eq!(t.till(|t| t.get_tap_seconds_left()), 20);
+        t.advance(Duration::from_secs(21));
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::TapTimeout);
+        assert!(t.shows("Start the sale again when the customer is ready. Nothing was charged."));
+    });
 }
 
 #[test]
 fn pin_entry_times_out() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("5.00", "cup-ok");
-    t.wait_screen(Screen::Pin);
-    t.type_text("12");
-    t.advance(Duration::from_secs(61));
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::PinTimeout);
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("5.00", "cup-ok");
+        t.wait_screen(Screen::Pin);
+        t.type_text("12");
+        t.advance(Duration::from_secs(61));
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::PinTimeout);
+    });
 }
 
 #[test]
 fn cancel_on_the_tap_screen_goes_home_and_cancel_on_the_pin_says_so() {
-    let t = start();
-    t.login("li", "111111");
-    t.click("HomeScreen::sale");
-    t.type_text("5.00");
-    t.click("NumPad::enter");
-    t.click("MethodScreen::card");
-    t.click("TapScreen::cancel");
-    t.wait_screen(Screen::Home);
-    t.sale_to_pin("5.00", "cup-ok");
-    t.click("PinScreen::cancel");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::PinCancelled);
-    assert!(t.shows("The customer cancelled. Nothing was charged."));
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.click("HomeScreen::sale");
+        t.type_text("5.00");
+        t.click("NumPad::enter");
+        t.click("MethodScreen::card");
+        t.click("TapScreen::cancel");
+        t.wait_screen(Screen::Home);
+        t.sale_to_pin("5.00", "cup-ok");
+        t.click("PinScreen::cancel");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::PinCancelled);
+        assert!(t.shows("The customer cancelled. Nothing was charged."));
+    });
 }
 
 #[test]
 fn a_card_pulled_away_early_or_unreadable_gets_a_retry_screen() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("5.00", "pulled away early");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::CardRemoved);
-    t.click("NoticeScreen::ok");
-    t.sale_to_pin("5.00", "dirty card");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::CardUnreadable);
-    assert!(t.shows(
-        "Hold the card flat on the reader until it beeps, or try another card. Nothing was charged."
-    ));
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("5.00", "pulled away early");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::CardRemoved);
+        t.click("NoticeScreen::ok");
+        t.sale_to_pin("5.00", "dirty card");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::CardUnreadable);
+        assert!(t.shows(
+            "Hold the card flat on the reader until it beeps, or try another card. Nothing was charged."
+        ));
+    });
 }
 
 #[test]
 fn qr_payment_says_it_is_not_set_up() {
-    let t = start();
-    t.login("li", "111111");
-    t.click("HomeScreen::sale");
-    t.type_text("5.00");
-    t.click("NumPad::enter");
-    t.click("MethodScreen::qr");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::QrNotEnabled);
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.click("HomeScreen::sale");
+        t.type_text("5.00");
+        t.click("NumPad::enter");
+        t.click("MethodScreen::qr");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::QrNotEnabled);
+    });
 }
 
 #[test]
 fn a_cashiers_void_needs_a_supervisors_password() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("20.00", "cup-ok");
-    t.pin_and_confirm("123456");
-    let rrn = t.text(|t| t.get_rrn());
-    t.click("ResultScreen::done");
-    t.click("HomeScreen::void");
-    t.wait_screen(Screen::Supervisor);
-    t.click_label("zhang");
-    t.fill("SupervisorScreen::password", "000000");
-    t.click("SupervisorScreen::approve");
-    assert_eq!(t.till(|t| t.get_login_tries_left()), 4);
-    assert_eq!(t.screen(), Screen::Supervisor);
-    t.fill("SupervisorScreen::password", "222222");
-    t.click("SupervisorScreen::approve");
-    t.wait_screen(Screen::Pick);
-    t.wait("the sale in the list", |d| {
-        d.till(|t| t.get_history().row_count() == 1)
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("20.00", "cup-ok");
+        t.pin_and_confirm("123456");
+        let rrn = t.text(|t| t.get_rrn());
+        t.click("ResultScreen::done");
+        t.click("HomeScreen::void");
+        t.wait_screen(Screen::Supervisor);
+        t.click_label("zhang");
+        t.fill("SupervisorScreen::password", "000000");
+        t.click("SupervisorScreen::approve");
+        assert_eq!(t.till(|t| t.get_login_tries_left()), 4);
+        assert_eq!(t.screen(), Screen::Supervisor);
+        t.fill("SupervisorScreen::password", "222222");
+        t.click("SupervisorScreen::approve");
+        t.wait_screen(Screen::Pick);
+        t.wait("the sale in the list", |d| {
+            d.till(|t| t.get_history().row_count() == 1)
+        });
+        t.click_label(&format!("Choose:{rrn}"));
+        t.wait_screen(Screen::Confirm);
+        assert_eq!(t.text(|t| t.get_amount()), "CNY 20.00");
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
+        t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+        t.click("ResultScreen::done");
+        // The voided sale cannot be voided again.
+        t.click("HomeScreen::void");
+        t.click_label("zhang");
+        t.fill("SupervisorScreen::password", "222222");
+        t.click("SupervisorScreen::approve");
+        t.wait_screen(Screen::Pick);
+        t.wait("the list", |d| d.till(|t| t.get_history().row_count() == 0));
+        assert!(t.shows("Nothing in the open batch can be used for this."));
     });
-    t.click_label(&format!("Choose:{rrn}"));
-    t.wait_screen(Screen::Confirm);
-    assert_eq!(t.text(|t| t.get_amount()), "CNY 20.00");
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
-    t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
-    t.click("ResultScreen::done");
-    // The voided sale cannot be voided again.
-    t.click("HomeScreen::void");
-    t.click_label("zhang");
-    t.fill("SupervisorScreen::password", "222222");
-    t.click("SupervisorScreen::approve");
-    t.wait_screen(Screen::Pick);
-    t.wait("the list", |d| d.till(|t| t.get_history().row_count() == 0));
-    assert!(t.shows("Nothing in the open batch can be used for this."));
 }
 
 #[test]
 fn a_partial_refund_and_a_balance_inquiry() {
-    let t = start();
-    t.login("zhang", "222222");
-    t.sale_to_pin("30.00", "cup-ok");
-    t.pin_and_confirm("123456");
-    let rrn = t.text(|t| t.get_rrn());
-    t.click("ResultScreen::done");
-    // A supervisor needs no second approval.
-    t.click("HomeScreen::refund");
-    t.wait_screen(Screen::Pick);
-    t.wait("the sale", |d| d.till(|t| t.get_history().row_count() == 1));
-    t.click_label(&format!("Choose:{rrn}"));
-    t.wait_screen(Screen::Amount);
-    assert_eq!(t.text(|t| t.get_amount_entry()), "30.00");
-    t.click("NumPad::clear");
-    t.type_text("5.5");
-    t.click("NumPad::enter");
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
-    assert_eq!(t.text(|t| t.get_amount()), "CNY 5.50");
-    t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
-    t.click("ResultScreen::done");
+    ui(|| {
+        let t = start();
+        t.login("zhang", "222222");
+        t.sale_to_pin("30.00", "cup-ok");
+        t.pin_and_confirm("123456");
+        let rrn = t.text(|t| t.get_rrn());
+        t.click("ResultScreen::done");
+        // A supervisor needs no second approval.
+        t.click("HomeScreen::refund");
+        t.wait_screen(Screen::Pick);
+        t.wait("the sale", |d| d.till(|t| t.get_history().row_count() == 1));
+        t.click_label(&format!("Choose:{rrn}"));
+        t.wait_screen(Screen::Amount);
+        assert_eq!(t.text(|t| t.get_amount_entry()), "30.00");
+        t.click("NumPad::clear");
+        t.type_text("5.5");
+        t.click("NumPad::enter");
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
+        assert_eq!(t.text(|t| t.get_amount()), "CNY 5.50");
+        t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+        t.click("ResultScreen::done");
 
-    t.click("HomeScreen::balance");
-    t.wait_screen(Screen::Tap);
-    t.click_label("card:cup-ok");
-    t.wait_screen(Screen::Pin);
-    t.type_text("123456");
-    t.enter();
-    t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved()));
-    // 5000.00 − 30.00 + 5.50
-    assert_eq!(t.text(|t| t.get_balance()), "CNY 4975.50");
+        t.click("HomeScreen::balance");
+        t.wait_screen(Screen::Tap);
+        t.click_label("card:cup-ok");
+        t.wait_screen(Screen::Pin);
+        t.type_text("123456");
+        t.enter();
+        t.wait_screen(Screen::Result);
+        assert!(t.till(|t| t.get_approved()));
+        // 5000.00 − 30.00 + 5.50
+        assert_eq!(t.text(|t| t.get_balance()), "CNY 4975.50");
+    });
 }
 
 #[test]
 fn a_pre_authorization_is_completed_and_another_voided() {
-    let t = start();
-    t.login("zhang", "222222");
-    for amount in ["100.00", "40.00"] {
-        t.click("HomeScreen::preauth");
+    ui(|| {
+        let t = start();
+        t.login("zhang", "222222");
+        for amount in ["100.00", "40.00"] {
+            t.click("HomeScreen::preauth");
+            t.wait_screen(Screen::Amount);
+            t.type_text(amount);
+            t.click("NumPad::enter");
+            t.wait_screen(Screen::Tap);
+            t.click_label("card:cup-ok");
+            t.pin_and_confirm("123456");
+            assert!(
+                t.till(|t| t.get_approved()),
+                "{}",
+                t.text(|t| t.get_reason_en())
+            );
+            t.click("ResultScreen::done");
+        }
+        t.click("HomeScreen::completion");
+        t.wait_screen(Screen::Pick);
+        t.wait("two pre-authorizations", |d| {
+            d.till(|t| t.get_history().row_count() == 2)
+        });
+        let first = t.till(|t| t.get_history().row_data(1).unwrap());
+        assert_eq!(first.amount.as_str(), "CNY 100.00");
+        t.click_label(&format!("Choose:{}", first.rrn));
         t.wait_screen(Screen::Amount);
-        t.type_text(amount);
+        t.click("NumPad::clear");
+        t.type_text("95.00");
         t.click("NumPad::enter");
-        t.wait_screen(Screen::Tap);
-        t.click_label("card:cup-ok");
-        t.pin_and_confirm("123456");
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
         assert!(
             t.till(|t| t.get_approved()),
             "{}",
             t.text(|t| t.get_reason_en())
         );
         t.click("ResultScreen::done");
-    }
-    t.click("HomeScreen::completion");
-    t.wait_screen(Screen::Pick);
-    t.wait("two pre-authorizations", |d| {
-        d.till(|t| t.get_history().row_count() == 2)
+        t.click("HomeScreen::preauth-void");
+        t.wait_screen(Screen::Pick);
+        t.wait("one open pre-authorization", |d| {
+            d.till(|t| t.get_history().row_count() == 1)
+        });
+        let other = t.till(|t| t.get_history().row_data(0).unwrap());
+        assert_eq!(other.amount.as_str(), "CNY 40.00");
+        t.click_label(&format!("Choose:{}", other.rrn));
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
     });
-    let first = t.till(|t| t.get_history().row_data(1).unwrap());
-    assert_eq!(first.amount.as_str(), "CNY 100.00");
-    t.click_label(&format!("Choose:{}", first.rrn));
-    t.wait_screen(Screen::Amount);
-    t.click("NumPad::clear");
-    t.type_text("95.00");
-    t.click("NumPad::enter");
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
-    t.click("ResultScreen::done");
-    t.click("HomeScreen::preauth-void");
-    t.wait_screen(Screen::Pick);
-    t.wait("one open pre-authorization", |d| {
-        d.till(|t| t.get_history().row_count() == 1)
-    });
-    let other = t.till(|t| t.get_history().row_data(0).unwrap());
-    assert_eq!(other.amount.as_str(), "CNY 40.00");
-    t.click_label(&format!("Choose:{}", other.rrn));
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
 }
 
 #[test]
 fn history_is_searched_by_last_four_digits_amount_and_date_and_reprints() {
-    let t = start();
-    t.login("li", "111111");
-    t.sale_to_pin("11.00", "cup-ok");
-    t.pin_and_confirm("123456");
-    t.click("ResultScreen::done");
-    t.sale_to_pin("22.00", "mc-ok");
-    t.pin_and_confirm("4321");
-    t.click("ResultScreen::done");
-    t.click("HomeScreen::history");
-    t.wait("two rows", |d| d.till(|t| t.get_history().row_count() == 2));
-    let mc = t.till(|t| t.get_history().row_data(0).unwrap().card.to_string());
-    let last4 = &mc[mc.len() - 4..];
-    t.fill("HistoryScreen::filter", last4);
-    t.click("HistoryScreen::search");
-    assert_eq!(t.till(|t| t.get_history().row_count()), 1);
-    t.fill("HistoryScreen::filter", "11.00");
-    t.click("HistoryScreen::search");
-    let rows = t.till(|t| t.get_history());
-    assert_eq!(rows.row_count(), 1);
-    assert_eq!(rows.row_data(0).unwrap().amount.as_str(), "CNY 11.00");
-    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
-    t.fill("HistoryScreen::filter", &today);
-    t.click("HistoryScreen::search");
-    assert_eq!(t.till(|t| t.get_history().row_count()), 2);
-    t.fill("HistoryScreen::filter", "1999-01-01");
-    t.click("HistoryScreen::search");
-    assert_eq!(t.till(|t| t.get_history().row_count()), 0);
-    assert!(t.shows("No transactions match."));
-    let before = t.receipts().len();
-    t.click("HistoryScreen::last");
-    t.wait("the reprint", |d| !d.till(|t| t.get_printing()));
-    let receipts = t.receipts();
-    assert_eq!(receipts.len(), before + 1);
-    assert!(receipts.last().unwrap().contains("DUPLICATE"));
-    assert!(receipts.last().unwrap().contains("22.00"));
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("11.00", "cup-ok");
+        t.pin_and_confirm("123456");
+        t.click("ResultScreen::done");
+        t.sale_to_pin("22.00", "mc-ok");
+        t.pin_and_confirm("4321");
+        t.click("ResultScreen::done");
+        t.click("HomeScreen::history");
+        t.wait("two rows", |d| d.till(|t| t.get_history().row_count() == 2));
+        let mc = t.till(|t| t.get_history().row_data(0).unwrap().card.to_string());
+        let last4 = &mc[mc.len() - 4..];
+        t.fill("HistoryScreen::filter", last4);
+        t.click("HistoryScreen::search");
+        assert_eq!(t.till(|t| t.get_history().row_count()), 1);
+        t.fill("HistoryScreen::filter", "11.00");
+        t.click("HistoryScreen::search");
+        let rows = t.till(|t| t.get_history());
+        assert_eq!(rows.row_count(), 1);
+        assert_eq!(rows.row_data(0).unwrap().amount.as_str(), "CNY 11.00");
+        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+        t.fill("HistoryScreen::filter", &today);
+        t.click("HistoryScreen::search");
+        assert_eq!(t.till(|t| t.get_history().row_count()), 2);
+        t.fill("HistoryScreen::filter", "1999-01-01");
+        t.click("HistoryScreen::search");
+        assert_eq!(t.till(|t| t.get_history().row_count()), 0);
+        assert!(t.shows("No transactions match."));
+        let before = t.receipts().len();
+        t.click("HistoryScreen::last");
+        t.wait("the reprint", |d| !d.till(|t| t.get_printing()));
+        let receipts = t.receipts();
+        assert_eq!(receipts.len(), before + 1);
+        assert!(receipts.last().unwrap().contains("DUPLICATE"));
+        assert!(receipts.last().unwrap().contains("22.00"));
+    });
 }
 
 #[test]
 fn paper_out_keeps_the_receipt_and_print_again_prints_it() {
-    let t = start();
-    t.login("li", "111111");
-    let printer = t.sim_printer();
-    printer.lock().unwrap().model.state.paper_out = true;
-    t.sale_to_pin("9.00", "cup-ok");
-    t.pin_and_confirm("123456");
-    assert!(t.till(|t| t.get_approved()));
-    assert!(t.till(|t| t.get_print_failed()));
-    assert_eq!(t.text(|t| t.get_print_problem()), "paper-out");
-    assert!(
-        t.shows("The printer is out of paper. Load a new roll, close the cover, then print again.")
-    );
-    assert!(t.receipts().is_empty());
-    printer.lock().unwrap().model.state.paper_out = false;
-    t.click("ResultScreen::print-again");
-    t.wait("the reprint", |d| !d.till(|t| t.get_printing()));
-    assert!(!t.till(|t| t.get_print_failed()));
-    assert_eq!(t.receipts().len(), 1);
-    assert!(t.receipts()[0].contains("9.00"));
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        let printer = t.sim_printer();
+        printer.lock().unwrap().model.state.paper_out = true;
+        t.sale_to_pin("9.00", "cup-ok");
+        t.pin_and_confirm("123456");
+        assert!(t.till(|t| t.get_approved()));
+        assert!(t.till(|t| t.get_print_failed()));
+        assert_eq!(t.text(|t| t.get_print_problem()), "paper-out");
+        assert!(t.shows(
+            "The printer is out of paper. Load a new roll, close the cover, then print again."
+        ));
+        assert!(t.receipts().is_empty());
+        printer.lock().unwrap().model.state.paper_out = false;
+        t.click("ResultScreen::print-again");
+        t.wait("the reprint", |d| !d.till(|t| t.get_printing()));
+        assert!(!t.till(|t| t.get_print_failed()));
+        assert_eq!(t.receipts().len(), 1);
+        assert!(t.receipts()[0].contains("9.00"));
+    });
 }
 
 #[test]
 fn five_wrong_passwords_lock_the_account_and_the_administrator_unlocks_it() {
-    let t = start();
-    t.click_label(&t.login_label("li"));
-    for left in (1..5).rev() {
+    ui(|| {
+        let t = start();
+        t.click_label(&t.login_label("li"));
+        for left in (1..5).rev() {
+            t.fill("LoginScreen::password", "bad");
+            t.click("LoginScreen::sign-in");
+            assert_eq!(t.till(|t| t.get_login_tries_left()), left);
+        }
         t.fill("LoginScreen::password", "bad");
         t.click("LoginScreen::sign-in");
-        assert_eq!(t.till(|t| t.get_login_tries_left()), left);
-    }
-    t.fill("LoginScreen::password", "bad");
-    t.click("LoginScreen::sign-in");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::AccountLocked);
-    t.click("NoticeScreen::ok");
-    // The right password does not open it now.
-    t.click_label(&t.login_label("li"));
-    t.fill("LoginScreen::password", "111111");
-    t.click("LoginScreen::sign-in");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::AccountLocked);
-    t.click("NoticeScreen::ok");
-    t.login("admin", "123456");
-    t.click("HomeScreen::operators");
-    t.wait_screen(Screen::Operators);
-    assert!(t.shows("li · cashier · locked"));
-    t.click_label("unlock:li");
-    assert!(!t.shows("li · cashier · locked"));
-    t.click("OperatorsScreen::back");
-    t.click("HomeScreen::logout");
-    t.wait_screen(Screen::Login);
-    t.login("li", "111111");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::AccountLocked);
+        t.click("NoticeScreen::ok");
+        // The right password does not open it now.
+        t.click_label(&t.login_label("li"));
+        t.fill("LoginScreen::password", "111111");
+        t.click("LoginScreen::sign-in");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::AccountLocked);
+        t.click("NoticeScreen::ok");
+        t.login("admin", "123456");
+        t.click("HomeScreen::operators");
+        t.wait_screen(Screen::Operators);
+        assert!(t.shows("li · cashier · locked"));
+        t.click_label("unlock:li");
+        assert!(!t.shows("li · cashier · locked"));
+        t.click("OperatorsScreen::back");
+        t.click("HomeScreen::logout");
+        t.wait_screen(Screen::Login);
+        t.login("li", "111111");
+    });
 }
 
 #[test]
 fn roles_decide_what_is_on_home_and_what_is_refused() {
-    let t = start();
-    t.login("li", "111111");
-    assert!(!t.shows("Settlement") && !t.shows("Settings") && !t.shows("Operators"));
-    // Asking anyway (a stale button, a script) is refused with a screen.
-    t.till(|t| t.invoke_go(Screen::Settle));
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::NotPermitted);
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        assert!(!t.shows("Settlement") && !t.shows("Settings") && !t.shows("Operators"));
+        // Asking anyway (a stale button, a script) is refused with a screen.
+        t.till(|t| t.invoke_go(Screen::Settle));
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::NotPermitted);
+    });
 }
 
 #[test]
 fn the_administrator_adds_an_operator_who_can_then_log_in() {
-    let t = start();
-    t.login("admin", "123456");
-    t.click("HomeScreen::operators");
-    t.fill("OperatorsScreen::name", "wang");
-    t.fill("OperatorsScreen::password", "12345");
-    t.click("OperatorsScreen::add");
-    assert_eq!(t.text(|t| t.get_operators_message()), "short-password");
-    t.fill("OperatorsScreen::password", "wang-pass");
-    t.click("OperatorsScreen::add");
-    assert_eq!(t.text(|t| t.get_operators_message()), "added");
-    t.click("OperatorsScreen::back");
-    t.click("HomeScreen::logout");
-    t.login("wang", "wang-pass");
-    let text = std::fs::read_to_string(t.dir.path().join("state/operators.toml")).unwrap();
-    assert!(!text.contains("wang-pass"));
+    ui(|| {
+        let t = start();
+        t.login("admin", "123456");
+        t.click("HomeScreen::operators");
+        t.fill("OperatorsScreen::name", "wang");
+        t.fill("OperatorsScreen::password", "12345");
+        t.click("OperatorsScreen::add");
+        assert_eq!(t.text(|t| t.get_operators_message()), "short-password");
+        t.fill("OperatorsScreen::password", "wang-pass");
+        t.click("OperatorsScreen::add");
+        assert_eq!(t.text(|t| t.get_operators_message()), "added");
+        t.click("OperatorsScreen::back");
+        t.click("HomeScreen::logout");
+        t.login("wang", "wang-pass");
+        let text = std::fs::read_to_string(t.dir.path().join("state/operators.toml")).unwrap();
+        assert!(!text.contains("wang-pass"));
+    });
 }
 
 #[test]
 fn settings_are_checked_and_saved() {
-    let t = start();
-    t.login("admin", "123456");
-    t.click("HomeScreen::settings");
-    t.fill("SettingsScreen::per-txn", "lots");
-    t.click("SettingsScreen::save");
-    assert_eq!(t.text(|t| t.get_settings_message()), "bad-amount");
-    t.fill("SettingsScreen::per-txn", "100.00");
-    t.fill("SettingsScreen::merchant", "小王超市 Wang's");
-    t.click("SettingsScreen::save");
-    assert_eq!(t.text(|t| t.get_settings_message()), "saved");
-    assert_eq!(t.text(|t| t.get_merchant()), "小王超市 Wang's");
-    t.click("SettingsScreen::back");
-    // The new limit is the engine's now.
-    t.sale_to_pin("150.00", "cup-ok");
-    t.wait_screen(Screen::Pin);
-    t.type_text("123456");
-    t.enter();
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::OverTransactionLimit);
+    ui(|| {
+        let t = start();
+        t.login("admin", "123456");
+        t.click("HomeScreen::settings");
+        t.fill("SettingsScreen::per-txn", "lots");
+        t.click("SettingsScreen::save");
+        assert_eq!(t.text(|t| t.get_settings_message()), "bad-amount");
+        t.fill("SettingsScreen::per-txn", "100.00");
+        t.fill("SettingsScreen::merchant", "小王超市 Wang's");
+        t.click("SettingsScreen::save");
+        assert_eq!(t.text(|t| t.get_settings_message()), "saved");
+        assert_eq!(t.text(|t| t.get_merchant()), "小王超市 Wang's");
+        t.click("SettingsScreen::back");
+        // The new limit is the engine's now.
+        t.sale_to_pin("150.00", "cup-ok");
+        t.wait_screen(Screen::Pin);
+        t.type_text("123456");
+        t.enter();
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::OverTransactionLimit);
+    });
 }
 
 #[test]
 fn settlement_shows_the_totals_and_prints_the_report() {
-    let t = start();
-    t.login("admin", "123456");
-    for amount in ["10.00", "15.00"] {
-        t.sale_to_pin(amount, "cup-ok");
-        t.pin_and_confirm("123456");
-        t.click("ResultScreen::done");
-    }
-    t.click("HomeScreen::settle");
-    t.wait_screen(Screen::Settle);
-    t.wait("the totals", |d| d.till(|t| t.get_debit_count() == 2));
-    assert_eq!(t.text(|t| t.get_debit_amount()), "CNY 25.00");
-    let batch = t.text(|t| t.get_batch());
-    t.click("SettleScreen::settle");
-    t.wait("the settlement", |d| d.till(|t| t.get_settled()));
-    t.wait("the report", |d| !d.till(|t| t.get_printing()));
-    assert!(t.till(|t| t.get_balanced()));
-    assert_eq!(t.text(|t| t.get_settled_batch()), batch);
-    assert_ne!(t.text(|t| t.get_batch()), batch, "a new batch is open");
-    let report = t.receipts().pop().unwrap();
-    assert!(
-        report.contains("SETTLEMENT") && report.contains("CNY25.00"),
-        "{report}"
-    );
+    ui(|| {
+        let t = start();
+        t.login("admin", "123456");
+        for amount in ["10.00", "15.00"] {
+            t.sale_to_pin(amount, "cup-ok");
+            t.pin_and_confirm("123456");
+            t.click("ResultScreen::done");
+        }
+        t.click("HomeScreen::settle");
+        t.wait_screen(Screen::Settle);
+        t.wait("the totals", |d| d.till(|t| t.get_debit_count() == 2));
+        assert_eq!(t.text(|t| t.get_debit_amount()), "CNY 25.00");
+        let batch = t.text(|t| t.get_batch());
+        t.click("SettleScreen::settle");
+        t.wait("the settlement", |d| d.till(|t| t.get_settled()));
+        t.wait("the report", |d| !d.till(|t| t.get_printing()));
+        assert!(t.till(|t| t.get_balanced()));
+        assert_eq!(t.text(|t| t.get_settled_batch()), batch);
+        assert_ne!(t.text(|t| t.get_batch()), batch, "a new batch is open");
+        let report = t.receipts().pop().unwrap();
+        assert!(
+            report.contains("SETTLEMENT") && report.contains("CNY25.00"),
+            "{report}"
+        );
+    });
 }
 
 #[test]
 fn with_the_host_down_a_sale_is_refused_or_approved_offline_and_queued() {
-    let mut t = start();
-    t.login("admin", "123456");
-    t.click("HomeScreen::settings");
-    t.fill("SettingsScreen::floor", "50.00");
-    t.click("SettingsScreen::save");
-    assert_eq!(t.text(|t| t.get_settings_message()), "saved");
-    t.click("SettingsScreen::back");
-    t.sim.stop_host();
-    // Above the floor: refused, and the screen says so.
-    t.sale_to_pin("80.00", "cup-nopin");
-    t.wait_screen(Screen::Pin);
-    t.enter();
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Notice);
-    assert_eq!(t.till(|t| t.get_notice()), NoticeKind::OfflineRefused);
-    t.click("NoticeScreen::ok");
-    // Within the floor, no PIN: approved offline, queued for the host.
-    t.sale_to_pin("20.00", "cup-nopin");
-    t.wait_screen(Screen::Pin);
-    t.enter();
-    t.click("ConfirmScreen::confirm");
-    t.wait_screen(Screen::Result);
-    assert!(t.till(|t| t.get_approved() && t.get_offline_approved()));
-    t.wait("the banner", |d| {
-        d.till(|t| t.get_offline() && t.get_queue_depth() == 1)
+    ui(|| {
+        let mut t = start();
+        t.login("admin", "123456");
+        t.click("HomeScreen::settings");
+        t.fill("SettingsScreen::floor", "50.00");
+        t.click("SettingsScreen::save");
+        assert_eq!(t.text(|t| t.get_settings_message()), "saved");
+        t.click("SettingsScreen::back");
+        t.sim.stop_host();
+        // Above the floor: refused, and the screen says so.
+        t.sale_to_pin("80.00", "cup-nopin");
+        t.wait_screen(Screen::Pin);
+        t.enter();
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Notice);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::OfflineRefused);
+        t.click("NoticeScreen::ok");
+        // Within the floor, no PIN: approved offline, queued for the host.
+        t.sale_to_pin("20.00", "cup-nopin");
+        t.wait_screen(Screen::Pin);
+        t.enter();
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        assert!(t.till(|t| t.get_approved() && t.get_offline_approved()));
+        t.wait("the banner", |d| {
+            d.till(|t| t.get_offline() && t.get_queue_depth() == 1)
+        });
+        assert!(t.shows("Offline: the host cannot be reached. 1 message(s) wait to be sent."));
     });
-    assert!(t.shows("Offline: the host cannot be reached. 1 message(s) wait to be sent."));
 }
 
 #[test]
 fn when_the_answer_is_lost_the_sale_is_reversed_and_the_screen_says_nothing_was_charged() {
-    let t = start();
-    t.login("li", "111111");
-    std::fs::write(
-        t.dir.path().join("faults.toml"),
-        "[[fault]]\naction = \"close\"\nkind = \"sale\"\ncount = 1\n",
-    )
-    .unwrap();
-    t.sale_to_pin("33.00", "cup-ok");
-    t.pin_and_confirm("123456");
-    assert!(!t.till(|t| t.get_approved()));
-    assert!(t.till(|t| t.get_reversed()));
-    assert!(t.shows("Not completed: reversed"));
-    assert!(
-        t.text(|t| t.get_reason_en())
-            .contains("nothing was charged")
-    );
-    assert!(t.receipts().is_empty());
-    t.click("ResultScreen::done");
-    // The next sale goes through (the reversal was acknowledged).
-    t.sale_to_pin("33.00", "cup-ok");
-    t.pin_and_confirm("123456");
-    assert!(
-        t.till(|t| t.get_approved()),
-        "{}",
-        t.text(|t| t.get_reason_en())
-    );
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        std::fs::write(
+            t.dir.path().join("faults.toml"),
+            "[[fault]]\naction = \"close\"\nkind = \"sale\"\ncount = 1\n",
+        )
+        .unwrap();
+        t.sale_to_pin("33.00", "cup-ok");
+        t.pin_and_confirm("123456");
+        assert!(!t.till(|t| t.get_approved()));
+        assert!(t.till(|t| t.get_reversed()));
+        assert!(t.shows("Not completed: reversed"));
+        assert!(
+            t.text(|t| t.get_reason_en())
+                .contains("nothing was charged")
+        );
+        assert!(t.receipts().is_empty());
+        t.click("ResultScreen::done");
+        // The next sale goes through (the reversal was acknowledged).
+        t.sale_to_pin("33.00", "cup-ok");
+        t.pin_and_confirm("123456");
+        assert!(
+            t.till(|t| t.get_approved()),
+            "{}",
+            t.text(|t| t.get_reason_en())
+        );
+    });
 }
 
 #[test]
 fn device_status_lists_every_device_and_the_terminal() {
-    let t = start();
-    t.login("li", "111111");
-    t.click("HomeScreen::status");
-    t.wait_screen(Screen::Status);
-    t.wait("the devices", |d| {
-        d.till(|t| t.get_devices().row_count() == 5)
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.click("HomeScreen::status");
+        t.wait_screen(Screen::Status);
+        t.wait("the devices", |d| {
+            d.till(|t| t.get_devices().row_count() == 5)
+        });
+        for name in [
+            "Card reader",
+            "PIN keypad",
+            "Receipt printer",
+            "Code scanner",
+            "Transaction journal",
+        ] {
+            assert!(t.shows(name), "{name}");
+        }
+        assert!(t.text(|t| t.get_terminal_id()) == "TILL0001");
     });
-    for name in [
-        "Card reader",
-        "PIN keypad",
-        "Receipt printer",
-        "Code scanner",
-        "Transaction journal",
-    ] {
-        assert!(t.shows(name), "{name}");
-    }
-    assert!(t.text(|t| t.get_terminal_id()) == "TILL0001");
 }
 
 #[test]
 fn a_cashier_in_chinese_gets_the_supervisor_screen_and_notices_in_chinese() {
-    let t = start();
-    t.login("admin", "123456");
-    t.click("HomeScreen::settings");
-    t.click("SettingsScreen::chinese");
-    t.click("SettingsScreen::back");
-    t.click("HomeScreen::logout");
-    t.wait_screen(Screen::Login);
-    t.login("li", "111111");
-    t.click("HomeScreen::refund");
-    t.wait_screen(Screen::Supervisor);
-    assert!(t.shows("需要主管授权"));
-    t.click("SupervisorScreen::cancel");
-    t.wait_screen(Screen::Home);
-    t.sale_to_pin("5.00", "dirty card");
-    t.wait_screen(Screen::Notice);
-    assert!(t.shows("无法读取卡片"));
-    assert!(t.shows("请将卡片平放在读卡区直到提示音响起，或换一张卡。未扣款。"));
+    ui(|| {
+        let t = start();
+        t.login("admin", "123456");
+        t.click("HomeScreen::settings");
+        t.click("SettingsScreen::chinese");
+        t.click("SettingsScreen::back");
+        t.click("HomeScreen::logout");
+        t.wait_screen(Screen::Login);
+        t.login("li", "111111");
+        t.click("HomeScreen::refund");
+        t.wait_screen(Screen::Supervisor);
+        assert!(t.shows("需要主管授权"));
+        t.click("SupervisorScreen::cancel");
+        t.wait_screen(Screen::Home);
+        t.sale_to_pin("5.00", "dirty card");
+        t.wait_screen(Screen::Notice);
+        assert!(t.shows("无法读取卡片"));
+        assert!(t.shows("请将卡片平放在读卡区直到提示音响起，或换一张卡。未扣款。"));
+    });
 }

@@ -256,10 +256,13 @@ impl App {
             deadline: slint::Timer::default(),
         });
         controller.wire(&ui);
-        let c = controller.clone();
+        let c = Rc::downgrade(&controller);
         slint::spawn_local(async move {
             while let Some(reply) = rx.recv().await {
-                c.on_reply(reply);
+                match c.upgrade() {
+                    Some(c) => c.on_reply(reply),
+                    None => break,
+                }
             }
         })
         .map_err(|e| format!("cannot start the UI's event handling: {e}"))?;
@@ -281,17 +284,13 @@ impl App {
 }
 
 impl Controller {
-    fn ui(&self) -> TillWindow {
-        self.ui
-            .upgrade()
-            .expect("the window lives as long as the controller")
-    }
-
-    /// Runs `f` with the `Till` global.
-    fn with<R>(&self, f: impl FnOnce(&Till<'_>) -> R) -> R {
-        let ui = self.ui();
-        let t = ui.global::<Till>();
-        f(&t)
+    /// Runs `f` with the `Till` global; nothing once the window is gone
+    /// (a reply or timer that outlived the app).
+    fn with<R: Default>(&self, f: impl FnOnce(&Till<'_>) -> R) -> R {
+        match self.ui.upgrade() {
+            Some(ui) => f(&ui.global::<Till>()),
+            None => R::default(),
+        }
     }
 
     fn now(&self) -> Duration {

@@ -84,6 +84,12 @@ impl Platform for HeadlessPlatform {
     }
 }
 
+type Installed = (Rc<MinimalSoftwareWindow>, Clock, Arc<Queue>);
+
+thread_local! {
+    static INSTALLED: std::cell::RefCell<Option<Installed>> = const { std::cell::RefCell::new(None) };
+}
+
 /// A rendered frame, RGB.
 pub struct Frame {
     /// Width in pixels.
@@ -148,22 +154,40 @@ impl Headless {
     /// per process). `virtual_time` freezes the clock until [`advance`].
     ///
     /// [`advance`]: Headless::advance
+    ///
+    /// On a thread that has it already, the same display is handed out
+    /// again (at the new size), so one thread can run several apps one
+    /// after the other — Slint allows one platform per process.
     pub fn install(width: u32, height: u32, virtual_time: bool) -> Result<Headless, String> {
-        let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
         let size = PhysicalSize::new(width, height);
-        window.set_size(size);
-        let clock = if virtual_time {
-            Clock::Virtual(Arc::new(AtomicU64::new(0)))
-        } else {
-            Clock::Real(Instant::now())
+        let (window, clock, queue) = match INSTALLED.with(|i| i.borrow().clone()) {
+            Some((window, clock, queue)) => {
+                if virtual_time != matches!(clock, Clock::Virtual(_)) {
+                    return Err("the headless display runs on the other kind of clock".into());
+                }
+                (window, clock, queue)
+            }
+            None => {
+                let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+                let clock = if virtual_time {
+                    Clock::Virtual(Arc::new(AtomicU64::new(0)))
+                } else {
+                    Clock::Real(Instant::now())
+                };
+                let queue = Arc::new(Queue::default());
+                slint::platform::set_platform(Box::new(HeadlessPlatform {
+                    window: window.clone(),
+                    clock: clock.clone(),
+                    queue: queue.clone(),
+                }))
+                .map_err(|e| format!("cannot set up the headless display: {e}"))?;
+                INSTALLED.with(|i| {
+                    *i.borrow_mut() = Some((window.clone(), clock.clone(), queue.clone()))
+                });
+                (window, clock, queue)
+            }
         };
-        let queue = Arc::new(Queue::default());
-        slint::platform::set_platform(Box::new(HeadlessPlatform {
-            window: window.clone(),
-            clock: clock.clone(),
-            queue: queue.clone(),
-        }))
-        .map_err(|e| format!("cannot set up the headless display: {e}"))?;
+        window.set_size(size);
         Ok(Headless {
             window,
             clock,

@@ -1,8 +1,12 @@
 //! Driving the real screens: the app on the headless platform with the
 //! bundled acquirer, clicked where a finger would press (pointer events at
 //! the element's centre, through Slint's hit testing) and typed at like
-//! the keypad. Each test runs in its own process (cargo nextest), because
-//! Slint's platform is set once per process.
+//! the keypad.
+//!
+//! Slint takes one platform per process, so every test's body runs on one
+//! UI thread ([`ui`]), one test at a time: with cargo nextest (a process
+//! per test) that changes nothing; with `cargo test` (threads, as in the
+//! aarch64 stage under qemu-user) the tests take turns.
 
 #![allow(dead_code)]
 
@@ -13,6 +17,39 @@ use slint::platform::{PointerEventButton, WindowEvent};
 use slint::{LogicalPosition, Model};
 use till_app::ui::demo::Driver;
 use till_app::ui::{Screen, Till};
+
+type Body = Box<dyn FnOnce() + Send>;
+type Done = std::thread::Result<()>;
+
+type Job = (Body, std::sync::mpsc::Sender<Done>);
+
+static UI_THREAD: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+    std::sync::OnceLock::new();
+
+/// Runs a test's body on the process's UI thread and passes its panic on.
+pub fn ui(body: impl FnOnce() + Send + 'static) {
+    let sender = UI_THREAD.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("ui".into())
+            .spawn(move || {
+                for (body, done) in rx {
+                    let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)));
+                }
+            })
+            .expect("the UI thread starts");
+        std::sync::Mutex::new(tx)
+    });
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    sender
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((Box::new(body), done_tx))
+        .expect("the UI thread runs");
+    if let Err(panic) = done_rx.recv().expect("the UI thread answers") {
+        std::panic::resume_unwind(panic);
+    }
+}
 
 pub struct T {
     pub d: Driver,
