@@ -23,11 +23,7 @@ fn a_cashier_sells_with_pin_and_both_copies_print_with_the_card_masked() {
             "card shown masked"
         );
         t.pin_and_confirm("123456");
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
         assert_eq!(t.text(|t| t.get_amount()), "CNY 88.00");
         let rrn = t.text(|t| t.get_rrn());
         assert_eq!(rrn.len(), 12, "reference number shown");
@@ -140,11 +136,7 @@ fn a_card_without_pin_goes_through_with_ok() {
         t.wait_screen(Screen::Confirm);
         t.click("ConfirmScreen::confirm");
         t.wait_screen(Screen::Result);
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
     });
 }
 
@@ -183,11 +175,7 @@ fn large_amounts_are_confirmed_twice() {
         ));
         t.click("ConfirmScreen::confirm");
         t.wait_screen(Screen::Result);
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
     });
 }
 
@@ -337,11 +325,7 @@ fn a_cashiers_void_needs_a_supervisors_password() {
         assert_eq!(t.text(|t| t.get_amount()), "CNY 20.00");
         t.click("ConfirmScreen::confirm");
         t.wait_screen(Screen::Result);
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
         t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
         t.click("ResultScreen::done");
         // The voided sale cannot be voided again.
@@ -376,11 +360,7 @@ fn a_partial_refund_and_a_balance_inquiry() {
         t.click("NumPad::enter");
         t.click("ConfirmScreen::confirm");
         t.wait_screen(Screen::Result);
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
         assert_eq!(t.text(|t| t.get_amount()), "CNY 5.50");
         t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
         t.click("ResultScreen::done");
@@ -411,11 +391,7 @@ fn a_pre_authorization_is_completed_and_another_voided() {
             t.wait_screen(Screen::Tap);
             t.click_label("card:cup-ok");
             t.pin_and_confirm("123456");
-            assert!(
-                t.till(|t| t.get_approved()),
-                "{}",
-                t.text(|t| t.get_reason_en())
-            );
+            t.assert_approved();
             t.click("ResultScreen::done");
         }
         t.click("HomeScreen::completion");
@@ -432,11 +408,7 @@ fn a_pre_authorization_is_completed_and_another_voided() {
         t.click("NumPad::enter");
         t.click("ConfirmScreen::confirm");
         t.wait_screen(Screen::Result);
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
         t.click("ResultScreen::done");
         t.click("HomeScreen::preauth-void");
         t.wait_screen(Screen::Pick);
@@ -448,11 +420,7 @@ fn a_pre_authorization_is_completed_and_another_voided() {
         t.click_label(&format!("Choose:{}", other.rrn));
         t.click("ConfirmScreen::confirm");
         t.wait_screen(Screen::Result);
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
     });
 }
 
@@ -703,11 +671,7 @@ fn when_the_answer_is_lost_the_sale_is_reversed_and_the_screen_says_nothing_was_
         // The next sale goes through (the reversal was acknowledged).
         t.sale_to_pin("33.00", "cup-ok");
         t.pin_and_confirm("123456");
-        assert!(
-            t.till(|t| t.get_approved()),
-            "{}",
-            t.text(|t| t.get_reason_en())
-        );
+        t.assert_approved();
     });
 }
 

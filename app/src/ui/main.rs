@@ -8,7 +8,7 @@ use clap::Parser;
 use slint::ComponentHandle;
 
 use super::platform::Clock;
-use super::{App, Options, demo, device, sim};
+use super::{App, Options, device};
 
 #[derive(Parser)]
 #[command(
@@ -58,13 +58,24 @@ pub fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "simulator")]
 fn has_display() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
+#[cfg(not(feature = "simulator"))]
+fn run_simulator(_: &Cli) -> Result<(), String> {
+    Err(
+        "this build has no simulator mode: start it with --config FILE (the device configuration)"
+            .into(),
+    )
+}
+
+#[cfg(feature = "simulator")]
 fn run_simulator(cli: &Cli) -> Result<(), String> {
+    use super::{demo, sim};
     let root = match &cli.state {
         Some(p) => p.clone(),
         None => std::env::var_os("HOME")

@@ -9,6 +9,7 @@
 //! a channel the UI thread reads with `slint::spawn_local`. PIN digits live
 //! only in the keypad's zeroizing PIN buffer; the screen gets their count.
 
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod device;
 mod main;
@@ -16,6 +17,7 @@ pub mod operators;
 pub mod platform;
 mod receipts;
 pub mod settings;
+#[cfg(feature = "simulator")]
 pub mod sim;
 pub mod worker;
 pub use main::main;
@@ -509,6 +511,18 @@ impl Controller {
             t.set_screen(Screen::Notice);
         });
         self.end_flow();
+    }
+
+    /// The notice for an engine error; `otherwise` where the error has no
+    /// screen of its own.
+    fn engine_notice(&self, e: &EngineError, otherwise: NoticeKind) {
+        let (k, a, b) = notice_for(e);
+        let k = if k == NoticeKind::Internal {
+            otherwise
+        } else {
+            k
+        };
+        self.notice(k, &a, &b);
     }
 
     fn end_flow(&self) {
@@ -1296,15 +1310,7 @@ impl Controller {
                         });
                     }
                     Ok(o) => self.notice(NoticeKind::SignInRefused, &o.response_code, ""),
-                    Err(e) => {
-                        let (k, a, b) = notice_for(&e);
-                        let k = if k == NoticeKind::Internal {
-                            NoticeKind::SignInRefused
-                        } else {
-                            k
-                        };
-                        self.notice(k, &a, &b);
-                    }
+                    Err(e) => self.engine_notice(&e, NoticeKind::SignInRefused),
                 }
             }
             Reply::Card(result) => {
@@ -1334,9 +1340,8 @@ impl Controller {
             Reply::Txn(result) => match result {
                 Ok(o) => self.show_result(o),
                 Err(e) => {
-                    let (k, a, b) = notice_for(&e);
                     tracing::info!(error = %e, "transaction not done");
-                    self.notice(k, &a, &b);
+                    self.engine_notice(&e, NoticeKind::Internal);
                 }
             },
             Reply::Settled(result) => match result {
@@ -1359,15 +1364,7 @@ impl Controller {
                     });
                     self.worker.send(Job::Print(vec![report]));
                 }
-                Err(e) => {
-                    let (k, a, b) = notice_for(&e);
-                    let k = if k == NoticeKind::Internal {
-                        NoticeKind::SettlementFailed
-                    } else {
-                        k
-                    };
-                    self.notice(k, &a, &b);
-                }
+                Err(e) => self.engine_notice(&e, NoticeKind::SettlementFailed),
             },
             Reply::Printed(result) => {
                 let failed = result.as_ref().err().map(|p| p.kind);

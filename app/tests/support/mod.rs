@@ -220,6 +220,15 @@ impl T {
         self.wait("the receipt", |d| !d.till(|t| t.get_printing()));
     }
 
+    /// The result screen says approved (or the test shows why not).
+    pub fn assert_approved(&self) {
+        assert!(
+            self.till(|t| t.get_approved()),
+            "not approved: {}",
+            self.text(|t| t.get_reason_en())
+        );
+    }
+
     pub fn advance(&self, by: Duration) {
         self.display.advance(by);
     }
