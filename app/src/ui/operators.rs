@@ -336,7 +336,11 @@ mod tests {
             !text.contains("secret1") && !text.contains("111111"),
             "{text}"
         );
-        assert_eq!(text.matches("$argon2id$v=19$m=7168,t=5,p=1$").count(), 2, "{text}");
+        assert_eq!(
+            text.matches("$argon2id$v=19$m=7168,t=5,p=1$").count(),
+            2,
+            "{text}"
+        );
     }
 
     #[test]
