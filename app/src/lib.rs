@@ -7,10 +7,12 @@
 //!   PKI, one transaction flow at a time against a host, the journal and
 //!   store-and-forward queue, devices, ISO 8583, PIN block and MAC tools.
 //! - [`card`]: the contactless reader read through the EMV kernel.
+//! - [`engine`]: the payment engine as both binaries open it.
 //!
 //! The binaries are thin wrappers around these modules so that tests can
 //! build the same programs under their own names.
 
 pub mod card;
 pub mod cli;
+pub mod engine;
 pub mod ui;

@@ -60,11 +60,7 @@ fn the_whole_sale_runs_in_chinese_after_switching_at_runtime() {
         let t = start();
         t.login("admin", "123456");
         assert!(t.shows("Sale"));
-        t.click("HomeScreen::settings");
-        t.wait_screen(Screen::Settings);
-        t.click("SettingsScreen::chinese");
-        t.click("SettingsScreen::back");
-        t.wait_screen(Screen::Home);
+        t.to_chinese();
         assert!(t.shows("消费") && !t.shows("Sale"), "home in Chinese");
         t.sale_to_pin("12.50", "cup-ok");
         assert!(t.shows("请持卡人在密码键盘上输入密码，然后按确认"));
@@ -218,9 +214,7 @@ fn no_card_within_the_wait_times_out_and_nothing_is_charged() {
     ui(|| {
         let t = start();
         t.login("li", "111111");
-        t.click("HomeScreen::sale");
-        t.type_text("5.00");
-        t.click("NumPad::enter");
+        t.sale_to_method("5.00");
         t.click("MethodScreen::card");
         t.wait_screen(Screen::Tap);
         assert_eq!(t.till(|t| t.get_tap_seconds_left()), 30);
@@ -252,9 +246,7 @@ fn cancel_on_the_tap_screen_goes_home_and_cancel_on_the_pin_says_so() {
     ui(|| {
         let t = start();
         t.login("li", "111111");
-        t.click("HomeScreen::sale");
-        t.type_text("5.00");
-        t.click("NumPad::enter");
+        t.sale_to_method("5.00");
         t.click("MethodScreen::card");
         t.click("TapScreen::cancel");
         t.wait_screen(Screen::Home);
@@ -289,9 +281,7 @@ fn qr_payment_says_it_is_not_set_up() {
     ui(|| {
         let t = start();
         t.login("li", "111111");
-        t.click("HomeScreen::sale");
-        t.type_text("5.00");
-        t.click("NumPad::enter");
+        t.sale_to_method("5.00");
         t.click("MethodScreen::qr");
         t.wait_screen(Screen::Notice);
         assert_eq!(t.till(|t| t.get_notice()), NoticeKind::QrNotEnabled);
@@ -703,9 +693,7 @@ fn a_cashier_in_chinese_gets_the_supervisor_screen_and_notices_in_chinese() {
     ui(|| {
         let t = start();
         t.login("admin", "123456");
-        t.click("HomeScreen::settings");
-        t.click("SettingsScreen::chinese");
-        t.click("SettingsScreen::back");
+        t.to_chinese();
         t.click("HomeScreen::logout");
         t.wait_screen(Screen::Login);
         t.login("li", "111111");

@@ -8,17 +8,15 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use till_pay::card::{Expiry, Pan, Track2};
 use till_pay::crypto::Pin;
-use till_pay::engine::{
-    CardInput, EngineError, Limits, OfflineLimits, Terminal, TerminalConfig, TxnRequest,
-};
-use till_pay::iso8583::spec::FrameFormat;
-use till_pay::iso8583::{Dialect, TxnKind};
+use till_pay::engine::{CardInput, EngineError, Limits, OfflineLimits, TerminalConfig, TxnRequest};
+use till_pay::iso8583::TxnKind;
 use till_pay::journal::SqliteJournal;
+use till_pay::link::TerminalFiles;
 use till_pay::link::tls::{load_certs, peer_common_name};
-use till_pay::link::{Framing, TerminalFiles, TlsLink};
 use till_pay::money::{Amount, Currency};
 
 use super::{Done, Failure, read_stdin};
+use crate::engine::OpenError;
 
 /// The flows `tillctl txn` runs.
 #[derive(Clone, Copy, ValueEnum)]
@@ -125,7 +123,7 @@ pub(crate) struct HostArgs {
 }
 
 /// The terminal engine over TLS with its journal.
-pub(crate) type CliTerminal = Terminal<TlsLink, SqliteJournal>;
+pub(crate) type CliTerminal = crate::engine::Engine;
 
 impl HostArgs {
     pub(crate) fn currency(&self) -> Result<Currency, Failure> {
@@ -145,21 +143,7 @@ impl HostArgs {
         &self,
         tune: impl FnOnce(&mut TerminalConfig) -> Result<(), Failure>,
     ) -> Result<CliTerminal, Failure> {
-        let dialect =
-            Dialect::load(&self.dialect).map_err(|e| Failure::new("dialect", e.to_string()))?;
         let id = self.terminal.identity()?;
-        let pki = |e: &dyn std::fmt::Display| Failure::new("pki", e.to_string());
-        let tls = id.files.client_config().map_err(|e| pki(&e))?;
-        let tmk = id.files.read_tmk().map_err(|e| pki(&e))?;
-        let data_key = id.files.read_datakey().map_err(|e| pki(&e))?;
-        let framing = match dialect.framing {
-            FrameFormat::U16be => Framing::U16Be,
-            FrameFormat::Ascii4 => Framing::Ascii4,
-        };
-        let link = TlsLink::new(self.host.clone(), tls, framing)
-            .map_err(|e| Failure::new("usage", e.to_string()))?;
-        let store = SqliteJournal::open(&id.state_dir)
-            .map_err(|e| Failure::new("journal", e.to_string()))?;
         if !self.timeout.is_finite() || self.timeout <= 0.0 {
             return Err(Failure::new(
                 "usage",
@@ -174,7 +158,13 @@ impl HostArgs {
         );
         config.host_timeout = Duration::from_secs_f64(self.timeout);
         tune(&mut config)?;
-        Terminal::new(dialect, config, link, store, &tmk, &data_key).map_err(engine_failure)
+        crate::engine::open(&self.dialect, &id.files, &id.state_dir, config).map_err(|e| match e {
+            OpenError::Dialect(m) => Failure::new("dialect", m),
+            OpenError::Pki(m) => Failure::new("pki", m),
+            OpenError::Host(m) => Failure::new("usage", m),
+            OpenError::Journal(m) => Failure::new("journal", m),
+            OpenError::Engine(e) => engine_failure(e),
+        })
     }
 }
 

@@ -124,7 +124,6 @@ struct State {
     pin: Option<PinEntry>,
     since: Duration,
     waiting_until: Option<Duration>,
-    last: Option<Box<TxnOutcome>>,
     merchant_copy: Option<Receipt>,
     entries: Vec<Entry>,
     list_use: Option<ListUse>,
@@ -296,12 +295,7 @@ impl Controller {
     }
 
     fn now(&self) -> Duration {
-        match &self.clock {
-            Clock::Real(start) => start.elapsed(),
-            Clock::Virtual(ms) => {
-                Duration::from_millis(ms.load(std::sync::atomic::Ordering::SeqCst))
-            }
-        }
+        self.clock.now()
     }
 
     fn wire(self: &Rc<Self>, ui: &TillWindow) {
@@ -769,7 +763,6 @@ impl Controller {
             t.set_card("".into());
             t.set_card_label("".into());
             t.set_original_rrn("".into());
-            t.set_supervisor_for("".into());
             t.set_login_tries_left(0);
         });
         self.advance();
@@ -948,12 +941,11 @@ impl Controller {
         self.worker.send(Job::Txn(Box::new(req)));
     }
 
-    fn login(&self, name: &str, mut password: SharedString) {
+    fn login(&self, name: &str, password: SharedString) {
         let result = self
             .ops
             .borrow_mut()
             .login(name, password.as_str(), unix_now());
-        password = SharedString::new();
         drop(password);
         match result {
             Ok(role) => {
@@ -1446,6 +1438,5 @@ impl Controller {
             self.state.borrow_mut().merchant_copy = Some(merchant);
             self.worker.send(Job::Print(vec![customer]));
         }
-        self.state.borrow_mut().last = Some(o);
     }
 }

@@ -27,7 +27,8 @@ pub enum Clock {
 }
 
 impl Clock {
-    fn now(&self) -> Duration {
+    /// Time since the clock started.
+    pub fn now(&self) -> Duration {
         match self {
             Clock::Real(start) => start.elapsed(),
             Clock::Virtual(ms) => Duration::from_millis(ms.load(Ordering::SeqCst)),
@@ -239,14 +240,14 @@ impl Headless {
             return true;
         }
         let guard = self.queue.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        let _unused = self
-            .queue
-            .ready
-            .wait_timeout_while(guard, limit, |q| {
-                q.is_empty() && !self.queue.quit.load(Ordering::SeqCst)
-            })
-            .unwrap_or_else(|p| p.into_inner());
-        drop(_unused);
+        drop(
+            self.queue
+                .ready
+                .wait_timeout_while(guard, limit, |q| {
+                    q.is_empty() && !self.queue.quit.load(Ordering::SeqCst)
+                })
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         self.pump()
     }
 

@@ -22,21 +22,19 @@ use till_hal::reader::{
 use till_hal::selftest::{DeviceReport, Outcome, SelfTestReport};
 use till_pay::emv::{CardRead, Kernel, KernelConfig, Transaction};
 use till_pay::engine::{
-    BatchTotals, EngineError, Entry, SettlementOutcome, SignInOutcome, Terminal, TerminalConfig,
-    TxnOutcome, TxnRequest, forwarder,
+    BatchTotals, EngineError, Entry, SettlementOutcome, SignInOutcome, TerminalConfig, TxnOutcome,
+    TxnRequest, forwarder,
 };
-use till_pay::iso8583::Dialect;
-use till_pay::iso8583::spec::FrameFormat;
-use till_pay::journal::{QueueStatus, SqliteJournal};
-use till_pay::link::{Backoff, Framing, TerminalFiles, TlsLink};
+use till_pay::journal::QueueStatus;
+use till_pay::link::{Backoff, TerminalFiles};
 use till_pay::money::Amount;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use super::settings::Settings;
 use crate::card::{ReaderTransport, open_reader};
 
-/// The engine as the app runs it.
-pub type Engine = Terminal<TlsLink, SqliteJournal>;
+pub use crate::engine::Engine;
+use crate::engine::OpenError;
 
 /// What the UI asks of the engine thread.
 pub enum Job {
@@ -231,23 +229,13 @@ impl Drop for Worker {
 }
 
 /// Opens the engine for `setup`.
-pub fn open_engine(setup: &Setup) -> Result<Engine, String> {
+pub fn open_engine(setup: &Setup) -> Result<Engine, OpenError> {
     let s = &setup.settings;
-    let dialect = Dialect::load(&s.dialect).map_err(|e| e.to_string())?;
-    let tls = setup.files.client_config().map_err(|e| e.to_string())?;
-    let tmk = setup.files.read_tmk().map_err(|e| e.to_string())?;
-    let data_key = setup.files.read_datakey().map_err(|e| e.to_string())?;
-    let framing = match dialect.framing {
-        FrameFormat::U16be => Framing::U16Be,
-        FrameFormat::Ascii4 => Framing::Ascii4,
-    };
-    let link = TlsLink::new(s.host.clone(), tls, framing).map_err(|e| e.to_string())?;
-    let store = SqliteJournal::open(&setup.state_dir).map_err(|e| e.to_string())?;
     let mut config = TerminalConfig::new(&setup.terminal_id, &s.merchant_id, s.currency(), &s.host);
     config.host_timeout = Duration::from_secs(s.host_timeout_seconds.clamp(5, 120));
     config.limits = s.limits();
     config.offline = s.offline();
-    Terminal::new(dialect, config, link, store, &tmk, &data_key).map_err(|e| e.to_string())
+    crate::engine::open(&s.dialect, &setup.files, &setup.state_dir, config)
 }
 
 fn open_printer(setup: &Setup) -> Result<AnyPrinter, till_hal::printer::Error> {
@@ -267,7 +255,7 @@ struct Running {
     wake: Arc<Notify>,
 }
 
-fn start_engine(setup: &Setup) -> Result<Running, String> {
+fn start_engine(setup: &Setup) -> Result<Running, OpenError> {
     let engine = Arc::new(Mutex::new(open_engine(setup)?));
     let (stop, stop_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
@@ -291,13 +279,15 @@ async fn run(
     cancel: Arc<AtomicBool>,
     reply: impl Fn(Reply),
 ) {
-    let mut running = match start_engine(&setup) {
-        Ok(r) => Some(r),
+    // The engine, or why it could not be opened (the self-test reports it).
+    let start = |setup: &Setup| match start_engine(setup) {
+        Ok(r) => (Some(r), None),
         Err(e) => {
-            reply(Reply::Broken(e));
-            None
+            reply(Reply::Broken(e.to_string()));
+            (None, Some(e))
         }
     };
+    let (mut running, mut engine_error) = start(&setup);
     let mut printer: Option<AnyPrinter> = None;
     let mut offline = false;
     let wallet = Wallet::default();
@@ -311,17 +301,11 @@ async fn run(
                 let _ = r.engine.lock().await;
             }
             setup.settings = *settings;
-            running = match start_engine(&setup) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    reply(Reply::Broken(e));
-                    None
-                }
-            };
+            (running, engine_error) = start(&setup);
             continue;
         }
         match job {
-            Job::SelfTest => reply(Reply::SelfTest(self_test(&setup))),
+            Job::SelfTest => reply(Reply::SelfTest(self_test(&setup, engine_error.as_ref()))),
             Job::ReadCard {
                 virtual_card,
                 amount,
@@ -411,7 +395,7 @@ async fn run(
                     offline = false;
                 }
                 last_depth = depth;
-                reply(Reply::Status(status(&engine, &setup.settings, offline)));
+                reply(Reply::Status(status(&engine, offline)));
             }
         }
     }
@@ -421,47 +405,38 @@ async fn run(
     }
 }
 
-fn status(engine: &Engine, settings: &Settings, offline: bool) -> Status {
-    let today = chrono::Local::now().date_naive().to_string();
-    let state = engine.state();
+fn status(engine: &Engine, offline: bool) -> Status {
     Status {
-        signed_in: state
-            .session
-            .as_ref()
-            .is_some_and(|s| s.host == settings.host && s.date == today),
-        batch: format!("{:06}", state.batch_number),
+        signed_in: engine.signed_in(),
+        batch: format!("{:06}", engine.state().batch_number),
         queue: engine.queue_status(),
         offline,
         totals: engine.totals(),
     }
 }
 
-fn self_test(setup: &Setup) -> SelfTestReport {
+/// The devices' self-test, and the journal as the engine found it when it
+/// opened (not opened a second time).
+fn self_test(setup: &Setup, engine_error: Option<&OpenError>) -> SelfTestReport {
     let mut report = till_hal::selftest::run(&setup.devices, Some(&crate::card::reader_check));
-    if let Some(sim) = &setup.sim_printer {
+    if setup.sim_printer.is_some() {
         // The simulated printer is the app's own: ask it like a real one.
-        let mut p = Printer::new(
-            Box::new(SharedSim(sim.clone())) as Box<dyn PrinterLink>,
-            setup.devices.printer.paper_width,
-            Duration::from_millis(setup.devices.printer.status_timeout_ms),
-        );
         if let Some(d) = report.devices.iter_mut().find(|d| d.device == "printer") {
-            *d = match p.check_ready() {
+            *d = match open_printer(setup).and_then(|mut p| p.check_ready()) {
                 Ok(_) => DeviceReport::new("printer", Outcome::Simulated, "simulated printer"),
                 Err(e) => DeviceReport::new("printer", Outcome::Failed, e.to_string()),
             };
         }
     }
-    report
-        .devices
-        .push(match SqliteJournal::open(&setup.state_dir) {
-            Ok(_) => DeviceReport::new(
-                "journal",
-                Outcome::Ok,
-                setup.state_dir.display().to_string(),
-            ),
-            Err(e) => DeviceReport::new("journal", Outcome::Failed, e.to_string()),
-        });
+    report.devices.push(match engine_error {
+        None => DeviceReport::new(
+            "journal",
+            Outcome::Ok,
+            setup.state_dir.display().to_string(),
+        ),
+        Some(OpenError::Journal(e)) => DeviceReport::new("journal", Outcome::Failed, e.clone()),
+        Some(e) => DeviceReport::new("journal", Outcome::NotChecked, format!("not opened: {e}")),
+    });
     report.ok = report.devices.iter().all(|d| d.outcome != Outcome::Failed);
     report
 }

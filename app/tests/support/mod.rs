@@ -190,17 +190,31 @@ impl T {
         format!("{who} · {role}")
     }
 
-    /// Sale from home up to the PIN screen: amount typed, card chosen, card tapped.
-    pub fn sale_to_pin(&self, amount: &str, card: &str) {
+    /// Sale from home up to the payment method: amount typed.
+    pub fn sale_to_method(&self, amount: &str) {
         self.click("HomeScreen::sale");
         self.wait_screen(Screen::Amount);
         self.type_text(amount);
         self.click("NumPad::enter");
         self.wait_screen(Screen::Method);
+    }
+
+    /// Sale from home up to the PIN screen: amount typed, card chosen, card tapped.
+    pub fn sale_to_pin(&self, amount: &str, card: &str) {
+        self.sale_to_method(amount);
         self.click("MethodScreen::card");
         self.wait_screen(Screen::Tap);
         self.click_label(&format!("card:{card}"));
         self.wait("the card", |d| d.screen() != Screen::Tap);
+    }
+
+    /// The administrator switches the terminal to Chinese (back on home).
+    pub fn to_chinese(&self) {
+        self.click("HomeScreen::settings");
+        self.wait_screen(Screen::Settings);
+        self.click("SettingsScreen::chinese");
+        self.click("SettingsScreen::back");
+        self.wait_screen(Screen::Home);
     }
 
     /// The rest of a sale: PIN, confirmation(s), the result.

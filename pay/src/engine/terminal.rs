@@ -158,8 +158,14 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         Amount(minor).display(self.config.currency).to_string()
     }
 
-    /// The working keys of a valid session.
-    fn session_keys(&self) -> Result<WorkingKeys, EngineError> {
+    /// Whether the terminal holds a sign-in it may use now: today's, for
+    /// this host, in this dialect.
+    pub fn signed_in(&self) -> bool {
+        self.valid_session().is_ok()
+    }
+
+    /// The session, if it is valid now; otherwise why not.
+    fn valid_session(&self) -> Result<&Session, EngineError> {
         let s = self
             .state
             .session
@@ -192,6 +198,12 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 ),
             });
         }
+        Ok(s)
+    }
+
+    /// The working keys of a valid session.
+    fn session_keys(&self) -> Result<WorkingKeys, EngineError> {
+        let s = self.valid_session()?;
         if let Some((at, keys)) = &self.keys
             && *at == s.at
         {
