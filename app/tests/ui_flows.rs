@@ -75,7 +75,7 @@ fn the_whole_sale_runs_in_chinese_after_switching_at_runtime() {
 }
 
 #[test]
-fn a_wrong_pin_is_declined_with_the_reason_in_plain_words() {
+fn a_wrong_pin_is_declined_in_plain_words_and_the_customer_enters_it_again() {
     ui(|| {
         let t = start();
         t.login("li", "111111");
@@ -86,6 +86,56 @@ fn a_wrong_pin_is_declined_with_the_reason_in_plain_words() {
         assert!(reason.contains("pin"), "{reason}");
         assert!(t.shows("Declined"));
         assert!(t.receipts().is_empty(), "no receipt for a decline");
+        // Re-entry: the same sale, a fresh tap (the card's cryptogram is
+        // spent), the PIN again; the amount stays confirmed.
+        t.click("ResultScreen::retry-pin");
+        t.wait_screen(Screen::Tap);
+        assert!(t.shows("The PIN was wrong. Tap the same card again; then the customer enters the PIN again."));
+        assert_eq!(t.text(|t| t.get_amount()), "CNY 10.00");
+        t.click_label("card:cup-ok");
+        t.wait_screen(Screen::Pin);
+        assert!(t.shows("The PIN was wrong. Please enter it again."));
+        assert_eq!(t.till(|t| t.get_pin_length()), 0, "nothing of the old PIN kept");
+        t.type_text("123456");
+        t.enter();
+        t.wait_screen(Screen::Result);
+        t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+        t.assert_approved();
+        assert_eq!(t.text(|t| t.get_amount()), "CNY 10.00");
+        assert!(!t.till(|t| t.get_pin_retry()));
+        assert_eq!(t.receipts().len(), 1, "one sale, one customer copy");
+        t.click("ResultScreen::done");
+        t.wait_screen(Screen::Home);
+        // Only the approved sale counts in the batch.
+        t.wait("the batch totals", |d| d.till(|t| t.get_debit_count()) == 1);
+        assert_eq!(t.text(|t| t.get_debit_amount()), "CNY 10.00");
+    });
+}
+
+#[test]
+fn too_many_wrong_pins_are_refused_by_the_host_and_not_offered_again() {
+    ui(|| {
+        let t = start();
+        t.login("li", "111111");
+        t.sale_to_pin("10.00", "cup-ok");
+        t.pin_and_confirm("999999");
+        for _ in 0..2 {
+            assert!(t.till(|t| t.get_pin_retry()));
+            t.click("ResultScreen::retry-pin");
+            t.wait_screen(Screen::Tap);
+            t.click_label("card:cup-ok");
+            t.wait_screen(Screen::Pin);
+            t.type_text("999999");
+            t.enter();
+            t.wait_screen(Screen::Result);
+        }
+        assert!(!t.till(|t| t.get_approved()));
+        assert!(!t.till(|t| t.get_pin_retry()), "no fourth try");
+        let reason = t.text(|t| t.get_reason_en()).to_lowercase();
+        assert!(reason.contains("too many"), "{reason}");
+        assert!(!t.shows("Enter PIN again"));
+        t.click("ResultScreen::done");
+        t.wait_screen(Screen::Home);
     });
 }
 

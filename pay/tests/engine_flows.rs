@@ -15,7 +15,7 @@ use till_pay::engine::{
     CardInput, EngineError, Limits, MemoryStore, StateStore, Status, Terminal, TerminalConfig,
     TerminalState, TxnRequest,
 };
-use till_pay::iso8583::{Dialect, Message, TxnKind};
+use till_pay::iso8583::{Dialect, Message, Outcome, TxnKind};
 use till_pay::link::{HostLink, LinkError};
 use till_pay::money::{Amount, Currency};
 use till_pay::security::{self, MacCheck, Scheme, WorkingKeys};
@@ -287,6 +287,25 @@ async fn approved_sale_carries_pin_block_and_mac_in_both_dialects() {
         let json = serde_json::to_string(&state).unwrap();
         assert!(!json.contains(PAN), "{dialect}: full PAN in the journal");
         assert_eq!(t.totals().debit_count, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_pin_may_be_tried_again_but_too_many_may_not() {
+    for dialect in ["cup", "iso87ascii"] {
+        let (host, _store, mut t) = signed_in(dialect).await;
+        let profile = &host.dialect.profile;
+        assert_eq!(profile.code_for(Outcome::IncorrectPin), "55", "{dialect}");
+        assert_eq!(profile.code_for(Outcome::PinTriesExceeded), "75", "{dialect}");
+        host.then(&[Act::Code("55"), Act::Code("75"), Act::Code("51")]);
+        let o = t.run(sale(100)).await.unwrap();
+        assert!(!o.approved && o.pin_retry, "{dialect}: {o:?}");
+        for _ in 0..2 {
+            let o = t.run(sale(100)).await.unwrap();
+            assert!(!o.approved && !o.pin_retry, "{dialect}: {o:?}");
+        }
+        let o = t.run(sale(100)).await.unwrap();
+        assert!(o.approved && !o.pin_retry, "{dialect}: {o:?}");
     }
 }
 

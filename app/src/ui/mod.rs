@@ -121,6 +121,9 @@ pub struct Controller {
 struct State {
     operator: Option<(String, OpRole)>,
     flow: Option<Flow>,
+    /// The flow last sent, kept (without its PIN) until its result says
+    /// whether the customer may enter the PIN again.
+    sent: Option<Flow>,
     pin: Option<PinEntry>,
     since: Duration,
     waiting_until: Option<Duration>,
@@ -362,6 +365,7 @@ impl Controller {
         on!(on_unlock_operator, |c, name| c.unlock_operator(&name));
         on!(on_remove_operator, |c, name| c.remove_operator(&name));
         on!(on_dismiss, |c| c.dismiss());
+        on!(on_retry_pin, |c| c.retry_pin());
     }
 }
 
@@ -522,6 +526,7 @@ impl Controller {
     fn end_flow(&self) {
         let mut st = self.state.borrow_mut();
         st.flow = None;
+        st.sent = None;
         if let Some(mut p) = st.pin.take() {
             // Cancel zeroizes what was typed.
             let _ = p.feed(Key::A);
@@ -764,6 +769,7 @@ impl Controller {
             t.set_card_label("".into());
             t.set_original_rrn("".into());
             t.set_login_tries_left(0);
+            t.set_pin_retry(false);
         });
         self.advance();
     }
@@ -930,7 +936,15 @@ impl Controller {
         req.original_rrn = f.original.as_ref().and_then(|o| o.rrn.clone());
         req.confirmed = f.confirmations >= 2;
         let now = self.now();
-        self.state.borrow_mut().since = now;
+        {
+            let mut st = self.state.borrow_mut();
+            st.since = now;
+            // The card read is spent (its cryptogram went to the host); what
+            // a retry keeps is the amount, the method and the confirmations.
+            f.card = None;
+            f.pin_done = false;
+            st.sent = Some(f);
+        }
         self.with(|t| {
             t.set_busy(true);
             t.set_progress(0.0);
@@ -1388,7 +1402,31 @@ impl Controller {
         }
     }
 
+    /// After a wrong-PIN decline: the same transaction again with a fresh
+    /// card read (a contactless card's cryptogram is good for one request)
+    /// and a new PIN; the amount stays confirmed.
+    fn retry_pin(&self) {
+        let Some(f) = self.state.borrow_mut().sent.take() else {
+            return self.home();
+        };
+        self.state.borrow_mut().flow = Some(f);
+        self.with(|t| {
+            t.set_card("".into());
+            t.set_card_label("".into());
+            t.set_pin_retry(true);
+        });
+        self.advance();
+    }
+
     fn show_result(&self, o: Box<TxnOutcome>) {
+        let retry = {
+            let mut st = self.state.borrow_mut();
+            let retry = o.pin_retry && !o.approved && st.sent.as_ref().is_some_and(Flow::needs_card);
+            if !retry {
+                st.sent = None;
+            }
+            retry
+        };
         let settings = self.settings.borrow().clone();
         let operator = self.operator_name();
         let printable = o.approved && o.kind != TxnKind::Balance;
@@ -1428,6 +1466,7 @@ impl Controller {
             t.set_print_failed(false);
             t.set_merchant_copy_done(!printable);
             t.set_printing(printable);
+            t.set_pin_retry(retry);
             t.set_screen(Screen::Result);
         });
         if printable {

@@ -269,6 +269,10 @@ pub struct TxnOutcome {
     pub action: Option<String>,
     /// What the operator should do next, in Simplified Chinese.
     pub action_zh: Option<String>,
+    /// The host declined because the PIN was wrong (the dialect's
+    /// `incorrect_pin` code): the customer may try again with a new card
+    /// read and PIN. Too many wrong PINs is a plain decline.
+    pub pin_retry: bool,
     /// STAN of the request.
     pub stan: String,
     /// Batch number.

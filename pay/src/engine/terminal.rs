@@ -13,7 +13,7 @@ use super::{
 };
 use crate::card::{Expiry, Pan};
 use crate::crypto::SecretKey;
-use crate::iso8583::{Dialect, Masking, Message, TxnKind};
+use crate::iso8583::{Dialect, Masking, Message, Outcome, TxnKind};
 use crate::link::{HostLink, LinkError};
 use crate::money::Amount;
 use crate::security::{self, MacCheck, Scheme, WorkingKeys};
@@ -1474,6 +1474,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 message_zh: "日志中找不到交易".into(),
                 action: None,
                 action_zh: None,
+                pin_retry: false,
                 stan: String::new(),
                 batch: String::new(),
                 rrn: None,
@@ -1522,6 +1523,10 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             message_zh,
             action: action.clone().filter(|_| !approved).map(|a| a.0),
             action_zh: action.filter(|_| !approved).map(|a| a.1),
+            pin_retry: !approved
+                && e.response_code
+                    .as_deref()
+                    .is_some_and(|c| self.dialect.profile.means(c, Outcome::IncorrectPin)),
             stan: format!("{:06}", e.stan),
             batch: format!("{:06}", e.batch),
             rrn: e.rrn.clone(),

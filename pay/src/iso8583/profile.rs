@@ -678,7 +678,13 @@ impl Profile {
             Outcome::SystemError,
         ]
         .iter()
-        .any(|o| self.outcomes.get(o).is_some_and(|c| c == code))
+        .any(|o| self.means(code, *o))
+    }
+
+    /// Whether `code` is this dialect's code for `outcome` (no fallback:
+    /// a dialect that lists no code for it never matches).
+    pub fn means(&self, code: &str, outcome: Outcome) -> bool {
+        self.outcomes.get(&outcome).is_some_and(|c| c == code)
     }
 
     /// A response code in words for the operator: its English text and,
