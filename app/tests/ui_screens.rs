@@ -7,6 +7,8 @@
 //! Also here: every string of the UI has its Chinese translation, and the
 //! bundled font has a glyph for every character the UI can show.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use slint::{ComponentHandle, ModelRc, VecModel};
@@ -383,31 +385,9 @@ fn tr_strings() -> Vec<String> {
     out
 }
 
-fn po_entries() -> Vec<(String, String)> {
-    let text =
-        std::fs::read_to_string(repo().join("app/translations/zh_CN/LC_MESSAGES/till-app.po"))
-            .unwrap();
-    let unquote = |l: &str, key: &str| {
-        l.strip_prefix(key)
-            .map(|r| r.trim().trim_matches('"').replace("\\\"", "\""))
-    };
-    let mut out = Vec::new();
-    let mut id = None;
-    for line in text.lines() {
-        if let Some(v) = unquote(line, "msgid ") {
-            id = Some(v);
-        } else if let (Some(v), Some(i)) = (unquote(line, "msgstr "), id.take())
-            && !i.is_empty()
-        {
-            out.push((i, v));
-        }
-    }
-    out
-}
-
 #[test]
 fn every_ui_string_has_a_chinese_translation() {
-    let po = po_entries();
+    let po = support::po_entries();
     let missing: Vec<String> = tr_strings()
         .into_iter()
         .filter(|s| !po.iter().any(|(id, tr)| id == s && !tr.is_empty()))
@@ -427,7 +407,10 @@ fn ui_text_has_glyphs() {
     use ab_glyph::Font;
     let bytes = std::fs::read(repo().join("app/ui/fonts/TillSans.ttf")).unwrap();
     let font = ab_glyph::FontRef::try_from_slice(&bytes).unwrap();
-    let mut text: String = po_entries().into_iter().flat_map(|(a, b)| [a, b]).collect();
+    let mut text: String = support::po_entries()
+        .into_iter()
+        .flat_map(|(a, b)| [a, b])
+        .collect();
     text.extend(tr_strings());
     text.push_str("0123456789.,:;-+*/()[]@#%&¥€£●✓×←–—…·简体中文English");
     let mut missing: Vec<char> = text

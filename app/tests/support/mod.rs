@@ -54,6 +54,67 @@ pub fn ui(body: impl FnOnce() + Send + 'static) {
 pub struct T {
     pub d: Driver,
     pub dir: tempfile::TempDir,
+    pub lang: std::cell::Cell<Lang>,
+}
+
+/// The language a flow runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+/// Runs each flow twice, once in English and once in Chinese: `flows! {
+/// fn name(t) { … } }` makes `name::en` and `name::zh`, each with `t` on
+/// the login screen in its language (switched at run time, as the
+/// settings screen does). Bodies compare shown text with [`T::says`].
+#[macro_export]
+macro_rules! flows {
+    ($($(#[$m:meta])* fn $name:ident($t:ident) $body:block)*) => {$(
+        $(#[$m])*
+        mod $name {
+            use super::*;
+            #[test]
+            fn en() {
+                support::ui(|| {
+                    #[allow(unused_mut)]
+                    let mut $t = support::start_in(support::Lang::En);
+                    $body
+                });
+            }
+            #[test]
+            fn zh() {
+                support::ui(|| {
+                    #[allow(unused_mut)]
+                    let mut $t = support::start_in(support::Lang::Zh);
+                    $body
+                });
+            }
+        }
+    )*};
+}
+
+/// The zh_CN catalogue: (English msgid, Chinese msgstr).
+pub fn po_entries() -> Vec<(String, String)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("translations/zh_CN/LC_MESSAGES/till-app.po");
+    let text = std::fs::read_to_string(path).unwrap();
+    let unquote = |l: &str, key: &str| {
+        l.strip_prefix(key)
+            .map(|r| r.trim().trim_matches('"').replace("\\\"", "\""))
+    };
+    let mut out = Vec::new();
+    let mut id = None;
+    for line in text.lines() {
+        if let Some(v) = unquote(line, "msgid ") {
+            id = Some(v);
+        } else if let (Some(v), Some(i)) = (unquote(line, "msgstr "), id.take())
+            && !i.is_empty()
+        {
+            out.push((i, v));
+        }
+    }
+    out
 }
 
 impl std::ops::Deref for T {
@@ -74,12 +135,28 @@ pub fn start() -> T {
     start_sized(800, 480)
 }
 
+/// [`start`] in a language.
+pub fn start_in(lang: Lang) -> T {
+    let t = start();
+    if lang == Lang::Zh {
+        t.till(|t| t.invoke_set_language("zh_CN".into()));
+        t.display.pump();
+    }
+    t.lang.set(lang);
+    assert!(t.says("Choose your name"), "login screen not in {lang:?}");
+    t
+}
+
 pub fn start_sized(w: u32, h: u32) -> T {
     let dir = tempfile::tempdir().unwrap();
     let d = Driver::start(dir.path(), w, h, true).unwrap();
     d.until("the self-test", |d| d.till(|t| t.get_boot_done()))
         .unwrap();
-    let t = T { d, dir };
+    let t = T {
+        d,
+        dir,
+        lang: std::cell::Cell::new(Lang::En),
+    };
     t.click("BootScreen::continue");
     t.ok(t.until_screen(Screen::Login));
     t
@@ -134,6 +211,67 @@ impl T {
     pub fn shows(&self, label: &str) -> bool {
         self.display.pump();
         ElementHandle::find_by_accessible_label(self.ui(), label).any(|e| e.size().width > 0.0)
+    }
+
+    /// `english` (an @tr string, with `{}` filled from `args` in order) in
+    /// the flow's language, from the catalogue the app uses.
+    pub fn tr(&self, english: &str, args: &[&str]) -> String {
+        let mut text = match self.lang.get() {
+            Lang::En => english.to_string(),
+            Lang::Zh => po_entries()
+                .into_iter()
+                .find(|(id, _)| id == english)
+                .map(|(_, zh)| zh)
+                .unwrap_or_else(|| panic!("no translation of {english:?}")),
+        };
+        for a in args {
+            text = text.replacen("{}", a, 1);
+        }
+        text
+    }
+
+    /// The accessible label of the "Choose" button of the row with this
+    /// reference number on the original-transaction list.
+    pub fn choose(&self, rrn: &str) -> String {
+        format!("{}:{rrn}", self.tr("Choose", &[]))
+    }
+
+    /// Whether the screen shows `english` in the flow's language.
+    pub fn says(&self, english: &str) -> bool {
+        self.shows(&self.tr(english, &[]))
+    }
+
+    /// [`T::says`] with placeholders.
+    pub fn says_with(&self, english: &str, args: &[&str]) -> bool {
+        self.shows(&self.tr(english, args))
+    }
+
+    /// The host's reason (and what to do) in the flow's language is on
+    /// the result screen.
+    pub fn shows_reason(&self) -> String {
+        let (reason, action) = match self.lang.get() {
+            Lang::En => (
+                self.text(|t| t.get_reason_en()),
+                self.text(|t| t.get_action_en()),
+            ),
+            Lang::Zh => (
+                self.text(|t| t.get_reason_zh()),
+                self.text(|t| t.get_action_zh()),
+            ),
+        };
+        assert!(
+            self.shows(&reason),
+            "{:?}: reason {reason:?} not on screen",
+            self.lang
+        );
+        if !action.is_empty() {
+            assert!(
+                self.shows(&action),
+                "{:?}: action {action:?} not on screen",
+                self.lang
+            );
+        }
+        reason
     }
 
     /// Types into the text field with this id.
@@ -215,6 +353,7 @@ impl T {
         self.click("SettingsScreen::chinese");
         self.click("SettingsScreen::back");
         self.wait_screen(Screen::Home);
+        self.lang.set(Lang::Zh);
     }
 
     /// The rest of a sale: PIN, confirmation(s), the result.
@@ -232,6 +371,7 @@ impl T {
         }
         self.wait_screen(Screen::Result);
         self.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+        self.shows_reason();
     }
 
     /// The result screen says approved (or the test shows why not).
