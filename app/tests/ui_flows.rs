@@ -482,6 +482,19 @@ flows! {
         t.click("SettingsScreen::save");
         assert_eq!(t.text(|t| t.get_settings_message()), "saved");
         assert_eq!(t.text(|t| t.get_merchant()), "小王超市 Wang's");
+        // Date and time: checked before anything is touched; the
+        // simulator never changes the computer's clock.
+        t.fill("SettingsScreen::new-time", "21.11.2026 9:00");
+        t.click("SettingsScreen::set-clock");
+        assert_eq!(t.text(|t| t.get_settings_message()), "bad-time");
+        assert!(t.says("Type the date and time as YYYY-MM-DD HH:MM, for example 2026-11-21 14:05. The clock was not changed."));
+        t.fill("SettingsScreen::new-time", "1970-01-01 00:00");
+        t.click("SettingsScreen::set-clock");
+        assert_eq!(t.text(|t| t.get_settings_message()), "time-range");
+        t.fill("SettingsScreen::new-time", "2026-11-21 09:00");
+        t.click("SettingsScreen::set-clock");
+        assert_eq!(t.text(|t| t.get_settings_message()), "time-simulator");
+        assert!(t.says("Simulator: the terminal uses this computer's clock and does not change it."));
         t.click("SettingsScreen::back");
         // The new limit is the engine's now.
         t.sale_to_pin("150.00", "cup-ok");

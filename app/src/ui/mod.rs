@@ -19,6 +19,7 @@ mod receipts;
 pub mod settings;
 #[cfg(feature = "simulator")]
 pub mod sim;
+pub mod wallclock;
 pub mod worker;
 pub use main::main;
 
@@ -366,6 +367,7 @@ impl Controller {
         on!(on_remove_operator, |c, name| c.remove_operator(&name));
         on!(on_dismiss, |c| c.dismiss());
         on!(on_retry_pin, |c| c.retry_pin());
+        on!(on_set_clock, |c, text| c.set_clock(&text));
     }
 }
 
@@ -1190,6 +1192,23 @@ impl Controller {
         *self.settings.borrow_mut() = s;
     }
 
+    /// Sets the date and time the administrator typed (`YYYY-MM-DD HH:MM`).
+    fn set_clock(&self, text: &str) {
+        let result = wallclock::parse(text).and_then(|to| {
+            if self.simulator {
+                Err(wallclock::ClockError::Simulator)
+            } else {
+                wallclock::set_system_clock(to)
+            }
+        });
+        let message = match result {
+            Ok(()) => "time-set",
+            Err(e) => e.word(),
+        };
+        self.with(|t| t.set_settings_message(message.into()));
+        self.tick();
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn save_settings(
         &self,
@@ -1421,7 +1440,8 @@ impl Controller {
     fn show_result(&self, o: Box<TxnOutcome>) {
         let retry = {
             let mut st = self.state.borrow_mut();
-            let retry = o.pin_retry && !o.approved && st.sent.as_ref().is_some_and(Flow::needs_card);
+            let retry =
+                o.pin_retry && !o.approved && st.sent.as_ref().is_some_and(Flow::needs_card);
             if !retry {
                 st.sent = None;
             }
