@@ -454,7 +454,7 @@ flows! {
         assert_eq!(t.till(|t| t.get_notice()), NoticeKind::NotPermitted);
     }
 
-    fn the_administrator_adds_an_operator_who_can_then_log_in(t) {
+    fn an_operator_the_administrator_adds_chooses_a_new_password_at_the_first_login(t) {
         t.login("admin", "123456");
         t.click("HomeScreen::operators");
         t.fill("OperatorsScreen::name", "wang");
@@ -466,9 +466,40 @@ flows! {
         assert_eq!(t.text(|t| t.get_operators_message()), "added");
         t.click("OperatorsScreen::back");
         t.click("HomeScreen::logout");
-        t.login("wang", "wang-pass");
+        // The first login: the administrator's password for wang is
+        // replaced by one only wang knows, before anything else.
+        t.click_label(&t.login_label("wang"));
+        t.fill("LoginScreen::password", "wang-pass");
+        t.click("LoginScreen::sign-in");
+        t.wait_screen(Screen::NewPassword);
+        assert!(t.says("Choose your own password"));
+        t.fill("NewPasswordScreen::new-password", "wang-own-1");
+        t.fill("NewPasswordScreen::again", "wang-own-2");
+        t.click("NewPasswordScreen::save");
+        assert_eq!(t.text(|t| t.get_password_message()), "mismatch");
+        assert!(t.says("The two passwords differ. Type them again."));
+        t.fill("NewPasswordScreen::new-password", "wang-pass");
+        t.fill("NewPasswordScreen::again", "wang-pass");
+        t.click("NewPasswordScreen::save");
+        assert_eq!(t.text(|t| t.get_password_message()), "same");
+        t.fill("NewPasswordScreen::new-password", "wang");
+        t.fill("NewPasswordScreen::again", "wang");
+        t.click("NewPasswordScreen::save");
+        assert_eq!(t.text(|t| t.get_password_message()), "short");
+        t.fill("NewPasswordScreen::new-password", "wang-own-1");
+        t.fill("NewPasswordScreen::again", "wang-own-1");
+        t.click("NewPasswordScreen::save");
+        t.wait_screen(Screen::Home);
+        t.click("HomeScreen::logout");
+        t.wait_screen(Screen::Login);
+        // The given password no longer works; the new one goes straight home.
+        t.click_label(&t.login_label("wang"));
+        t.fill("LoginScreen::password", "wang-pass");
+        t.click("LoginScreen::sign-in");
+        t.wait("the refusal", |d| d.till(|t| t.get_login_tries_left()) > 0);
+        t.login("wang", "wang-own-1");
         let text = std::fs::read_to_string(t.dir.path().join("state/operators.toml")).unwrap();
-        assert!(!text.contains("wang-pass"));
+        assert!(!text.contains("wang-pass") && !text.contains("wang-own-1"));
     }
 
     fn settings_are_checked_and_saved(t) {

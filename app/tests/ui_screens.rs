@@ -263,6 +263,11 @@ fn fixtures() -> Vec<Fixture> {
             t.set_role(Role::Administrator);
             t.set_screen(Screen::Operators);
         }),
+        ("new-password-zh", "zh_CN", (800, 480), |t| {
+            t.set_operator("wang".into());
+            t.set_password_message("mismatch".into());
+            t.set_screen(Screen::NewPassword);
+        }),
         ("status", "en", (800, 480), |t| {
             t.set_devices(ModelRc::new(VecModel::from(vec![
                 Device {

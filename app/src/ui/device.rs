@@ -78,7 +78,14 @@ pub fn load(path: &Path) -> Result<(Setup, Operators, PathBuf), String> {
         .as_deref()
         .map(|p| vec![("admin", Role::Administrator, p)])
         .unwrap_or_default();
-    let operators = Operators::open(&ops_path, &accounts)?;
+    let mut operators = Operators::open(&ops_path, &accounts)?;
+    if initial.is_some() {
+        // Provisioning knows this password: the administrator replaces it
+        // at the first login.
+        operators
+            .require_password_change("admin")
+            .map_err(|e| format!("cannot write {}: {e}", ops_path.display()))?;
+    }
     Ok((
         Setup {
             files,

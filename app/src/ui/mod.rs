@@ -368,6 +368,8 @@ impl Controller {
         on!(on_dismiss, |c| c.dismiss());
         on!(on_retry_pin, |c| c.retry_pin());
         on!(on_set_clock, |c, text| c.set_clock(&text));
+        on!(on_change_password, |c, new, again| c
+            .change_password(new, again));
     }
 }
 
@@ -973,15 +975,58 @@ impl Controller {
                     t.set_login_name("".into());
                 });
                 tracing::info!(operator = name, ?role, "operator logged in");
-                if self.state.borrow().status.signed_in {
-                    self.set_screen(Screen::Home);
+                if self.ops.borrow().must_change_password(name) {
+                    self.with(|t| {
+                        t.set_password_message("".into());
+                        t.set_screen(Screen::NewPassword);
+                    });
                 } else {
-                    self.sign_in();
+                    self.to_work();
                 }
             }
             Err(e) => self.login_refused(e),
         }
         self.show_operators();
+    }
+
+    /// After a login: home, signing the terminal in first if it is not.
+    fn to_work(&self) {
+        if self.state.borrow().status.signed_in {
+            self.set_screen(Screen::Home);
+        } else {
+            self.sign_in();
+        }
+    }
+
+    /// The logged-in operator replaces a password someone else set.
+    fn change_password(&self, new: SharedString, again: SharedString) {
+        let Some(name) = self.state.borrow().operator.as_ref().map(|o| o.0.clone()) else {
+            return self.home();
+        };
+        let result = if new != again {
+            Err("mismatch")
+        } else {
+            use operators::AccountError as E;
+            self.ops
+                .borrow_mut()
+                .change_password(&name, new.as_str())
+                .map_err(|e| match e {
+                    E::ShortPassword => "short",
+                    E::SamePassword => "same",
+                    e => {
+                        tracing::error!(error = %e, "password not changed");
+                        "failed"
+                    }
+                })
+        };
+        drop((new, again));
+        match result {
+            Ok(()) => {
+                tracing::info!(operator = name, "operator chose a new password");
+                self.to_work();
+            }
+            Err(m) => self.with(|t| t.set_password_message(m.into())),
+        }
     }
 
     fn login_refused(&self, e: LoginError) {

@@ -45,6 +45,11 @@ pub struct Account {
     /// Locked until this Unix time (seconds).
     #[serde(default)]
     pub locked_until: Option<i64>,
+    /// The password was given by someone else (the administrator, or
+    /// provisioning for the first administrator): the next login must
+    /// choose a new one before anything else.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -106,6 +111,9 @@ pub enum AccountError {
     /// Passwords have at least 6 characters.
     #[error("password too short")]
     ShortPassword,
+    /// A new password must differ from the one it replaces.
+    #[error("the new password is the old one")]
+    SamePassword,
     /// The last administrator cannot be removed.
     #[error("the last administrator cannot be removed")]
     LastAdministrator,
@@ -185,6 +193,7 @@ impl Operators {
                         password_hash: hash_password(password)?,
                         failures: 0,
                         locked_until: None,
+                        must_change_password: false,
                     });
                 }
                 ops.save()?;
@@ -278,7 +287,44 @@ impl Operators {
             password_hash: hash_password(password).map_err(AccountError::Store)?,
             failures: 0,
             locked_until: None,
+            // The administrator knows this password: the operator replaces it.
+            must_change_password: true,
         });
+        self.save().map_err(AccountError::Store)
+    }
+
+    /// Whether `name` must choose a new password before working.
+    pub fn must_change_password(&self, name: &str) -> bool {
+        self.accounts
+            .iter()
+            .any(|a| a.name == name && a.must_change_password)
+    }
+
+    /// Makes `name` choose a new password at the next login (an account
+    /// whose password someone else set, e.g. at provisioning).
+    pub fn require_password_change(&mut self, name: &str) -> Result<(), AccountError> {
+        if let Some(a) = self.accounts.iter_mut().find(|a| a.name == name) {
+            a.must_change_password = true;
+        }
+        self.save().map_err(AccountError::Store)
+    }
+
+    /// Replaces `name`'s password with one only they know: at least 6
+    /// characters and not the one it replaces.
+    pub fn change_password(&mut self, name: &str, new: &str) -> Result<(), AccountError> {
+        if new.chars().count() < 6 {
+            return Err(AccountError::ShortPassword);
+        }
+        let account = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.name == name)
+            .ok_or(AccountError::BadName)?;
+        if verify(new, &account.password_hash) {
+            return Err(AccountError::SamePassword);
+        }
+        account.password_hash = hash_password(new).map_err(AccountError::Store)?;
+        account.must_change_password = false;
         self.save().map_err(AccountError::Store)
     }
 
@@ -339,6 +385,39 @@ mod tests {
         assert_eq!(
             text.matches("$argon2id$v=19$m=7168,t=5,p=1$").count(),
             2,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_password_someone_else_set_is_replaced_at_the_first_login() {
+        let (dir, mut ops) = fresh();
+        let path = dir.path().join("operators.toml");
+        assert!(!ops.must_change_password("li"));
+        ops.add("wang", Role::Cashier, "given1").unwrap();
+        assert!(ops.must_change_password("wang"));
+        assert_eq!(
+            ops.change_password("wang", "abc"),
+            Err(AccountError::ShortPassword)
+        );
+        assert_eq!(
+            ops.change_password("wang", "given1"),
+            Err(AccountError::SamePassword)
+        );
+        assert!(ops.must_change_password("wang"), "nothing changed yet");
+        ops.change_password("wang", "mine-only").unwrap();
+        assert!(!ops.must_change_password("wang"));
+        // Kept across a restart; the old password no longer works.
+        let mut again = Operators::open(&path, &[]).unwrap();
+        assert!(!again.must_change_password("wang"));
+        assert!(again.login("wang", "given1", 0).is_err());
+        assert_eq!(again.login("wang", "mine-only", 0), Ok(Role::Cashier));
+        again.require_password_change("admin").unwrap();
+        let again = Operators::open(&path, &[]).unwrap();
+        assert!(again.must_change_password("admin"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("mine-only") && !text.contains("given1"),
             "{text}"
         );
     }
