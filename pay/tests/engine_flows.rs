@@ -296,7 +296,11 @@ async fn a_wrong_pin_may_be_tried_again_but_too_many_may_not() {
         let (host, _store, mut t) = signed_in(dialect).await;
         let profile = &host.dialect.profile;
         assert_eq!(profile.code_for(Outcome::IncorrectPin), "55", "{dialect}");
-        assert_eq!(profile.code_for(Outcome::PinTriesExceeded), "75", "{dialect}");
+        assert_eq!(
+            profile.code_for(Outcome::PinTriesExceeded),
+            "75",
+            "{dialect}"
+        );
         host.then(&[Act::Code("55"), Act::Code("75"), Act::Code("51")]);
         let o = t.run(sale(100)).await.unwrap();
         assert!(!o.approved && o.pin_retry, "{dialect}: {o:?}");
