@@ -94,12 +94,7 @@ flows! {
         for _ in 0..2 {
             assert!(t.till(|t| t.get_pin_retry()));
             t.click("ResultScreen::retry-pin");
-            t.wait_screen(Screen::Tap);
-            t.click_label("card:cup-ok");
-            t.wait_screen(Screen::Pin);
-            t.type_text("999999");
-            t.enter();
-            t.wait_screen(Screen::Result);
+            t.tap_and_pin("cup-ok", "999999");
         }
         assert!(!t.till(|t| t.get_approved()));
         assert!(!t.till(|t| t.get_pin_retry()), "no fourth try");
@@ -302,12 +297,7 @@ flows! {
         t.click("ResultScreen::done");
 
         t.click("HomeScreen::balance");
-        t.wait_screen(Screen::Tap);
-        t.click_label("card:cup-ok");
-        t.wait_screen(Screen::Pin);
-        t.type_text("123456");
-        t.enter();
-        t.wait_screen(Screen::Result);
+        t.tap_and_pin("cup-ok", "123456");
         assert!(t.till(|t| t.get_approved()));
         // 5000.00 − 30.00 + 5.50
         assert_eq!(t.text(|t| t.get_balance()), "CNY 4975.50");

@@ -374,6 +374,17 @@ impl T {
         self.shows_reason();
     }
 
+    /// From the tap screen to the result when nothing is left to confirm
+    /// (a balance inquiry, a PIN entered again): card, PIN, result.
+    pub fn tap_and_pin(&self, card: &str, pin: &str) {
+        self.wait_screen(Screen::Tap);
+        self.click_label(&format!("card:{card}"));
+        self.wait_screen(Screen::Pin);
+        self.type_text(pin);
+        self.enter();
+        self.wait_screen(Screen::Result);
+    }
+
     /// The result screen says approved (or the test shows why not).
     pub fn assert_approved(&self) {
         assert!(
