@@ -1,0 +1,548 @@
+#!/usr/bin/python3
+"""Host side of scripts/qemu-ui-test: boots the display guest, watches its
+screen through QMP `screendump`, drives its virtio tablet and keyboard with
+QMP input events, and compares what the screen shows with the reference
+screenshots in docs/screens/ (rendered by the same Slint software renderer
+at 800x480; see app/tests/ui_screens.rs).
+
+    ui_check.py --out DIR --refs DIR [--timeout S] -- QEMU-COMMAND...
+
+QMP is added to the command on a unix socket in DIR. Writes DIR/console.log
+(the guest console, with host seconds), DIR/screens/NN-<step>.png (each
+screen that was checked), and on a mismatch DIR/screens/NN-<step>-diff.png
+(the differing pixels in red over the reference). Exit status 0 when every
+step passed, 1 with "step <name> failed: ..." otherwise. Prints the time of
+each step and the time from QEMU's start to till's first frame.
+
+Pixels are compared as app/tests/ui_screens.rs does: a pixel differs when
+one of its channels differs by more than 24, and a screen matches when at
+most 200 of the compared pixels differ. Where the guest's screen cannot be
+identical to a reference (the clock, the device list of this guest, the
+operator accounts of a first start) only the regions that must be identical
+are compared; each region below says why.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+W, H = 800, 480
+THRESHOLD = 24  # per channel, as ui_screens.rs
+MAX_DIFFERING = 200  # per screen, as ui_screens.rs
+PARK = (782, 6)  # the pointer rests in the clock's box (see Guest.tap)
+
+# Regions (x0, y0, x1, y1) of the 800x480 references.
+TOP_LEFT = (0, 0, 400, 40)  # merchant name; right of it: sign-in state, clock
+CLOCK = (660, 0, W, 40)  # the time of day (and the parked pointer)
+# Boot screen vs boot.png: the title and the device list from the third
+# row on depend on the devices (the reference: a failed printer, no
+# scanner; this guest: five simulated or working devices, so "Self-test
+# passed"); rows one and two (card reader, PIN keypad, both working) must
+# be the same pixels.
+BOOT = [("merchant", TOP_LEFT), ("reader and keypad rows", (0, 92, W, 200))]
+# Login screen vs login.png: the reference has three operators and a
+# wrong-password line; a first start has only the administrator.
+LOGIN = [
+    ("merchant", TOP_LEFT),
+    ("heading and admin button", (0, 40, 325, 160)),
+    ("name prompt and password field", (325, 40, W, 130)),
+    ("empty right column", (325, 160, W, 400)),
+    ("log in button", (325, 400, W, 480)),
+]
+ADMIN_BUTTON_FILL = (30, 104, 60, 114)  # left of the label, inside the button
+# The first-login password change (no English reference picture): inside
+# "Save and continue", left of its label.
+SAVE_BUTTON_FILL = (382, 414, 420, 424)
+PASSWORD_TEXT = (340, 97, 700, 121)  # inside the password field's border
+# Signed in: the top bar shows the operator and "Signed in" as on home.png.
+SIGNED_IN = [("top bar without the clock", (0, 0, 660, 40))]
+
+
+def differing_mask(a, b):
+    """An L image: 255 where a pixel of a and b differs by more than THRESHOLD."""
+    d = ImageChops.difference(a, b)
+    r, g, bl = (c.point(lambda v: 255 if v > THRESHOLD else 0) for c in d.split())
+    return ImageChops.lighter(ImageChops.lighter(r, g), bl)
+
+
+def count(mask, box=None):
+    return (mask.crop(box) if box else mask).histogram()[255]
+
+
+class Failed(Exception):
+    pass
+
+
+class Guest:
+    def __init__(self, out, qemu_cmd):
+        self.out = out
+        self.sock = os.path.join(out, "qmp.sock")
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        cmd = qemu_cmd + ["-qmp", f"unix:{self.sock},server=on,wait=off"]
+        print("+ " + " ".join(cmd), flush=True)
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.log = open(os.path.join(out, "console.log"), "w")
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.qmp = None
+        self.qmp_file = None
+
+    def elapsed(self):
+        return time.monotonic() - self.t0
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            stamp = f"[{self.elapsed():7.2f}] {line}"
+            self.log.write(stamp + "\n")
+            self.log.flush()
+            if line.startswith("TILL-UI:") or "panicked" in line or "till:" in line:
+                print(stamp, flush=True)
+            with self.lock:
+                self.lines.append(line)
+
+    def console(self):
+        with self.lock:
+            return list(self.lines)
+
+    def marker(self, prefix):
+        for line in self.console():
+            if line.startswith(prefix):
+                return line
+        return None
+
+    def check_alive(self):
+        """Fails when the guest gave up or till ended."""
+        bad = self.marker("TILL-UI: SETUP-FAILED") or self.marker("TILL-UI: till exited")
+        if bad:
+            raise Failed(f"guest: {bad[len('TILL-UI: '):]}")
+        if self.proc.poll() is not None:
+            raise Failed(f"QEMU exited with {self.proc.returncode}")
+
+    def wait_log(self, text, deadline):
+        """A line of the console containing text (till's own log)."""
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.console()):
+                return
+            self.check_alive()
+            time.sleep(0.1)
+        raise Failed(f"till did not log '{text}'")
+
+    def wait_marker(self, prefix, deadline):
+        while time.monotonic() < deadline:
+            found = self.marker(prefix)
+            if found:
+                return found
+            self.check_alive()
+            time.sleep(0.1)
+        raise Failed(f"no '{prefix}' on the console")
+
+    # -------------------------------------------------------------- QMP
+    def connect(self, deadline):
+        while True:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.sock)
+                break
+            except OSError:
+                s.close()
+                self.check_alive()
+                if time.monotonic() > deadline:
+                    raise Failed(f"cannot connect to QMP at {self.sock}")
+                time.sleep(0.1)
+        self.qmp = s
+        self.qmp_file = s.makefile("rw")
+        self._recv()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _recv(self):
+        while True:
+            line = self.qmp_file.readline()
+            if not line:
+                raise Failed("QMP connection closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name, **args):
+        self.qmp_file.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.qmp_file.flush()
+        reply = self._recv()
+        if "error" in reply:
+            raise Failed(f"QMP {name}: {reply['error'].get('desc', reply['error'])}")
+        return reply.get("return")
+
+    def screen(self):
+        path = os.path.join(self.out, "screendump.png")
+        self.cmd("screendump", filename=path, format="png")
+        with Image.open(path) as im:
+            return im.convert("RGB")
+
+    # -------------------------------------------------------------- input
+    def move(self, x, y):
+        # The tablet's axes run 0..0x7fff over the screen; libinput scales
+        # them back to pixels (value * width / 0x8000): aim at the centre.
+        ax = int((x + 0.5) * 0x8000 / W)
+        ay = int((y + 0.5) * 0x8000 / H)
+        self.cmd("input-send-event", events=[
+            {"type": "abs", "data": {"axis": "x", "value": ax}},
+            {"type": "abs", "data": {"axis": "y", "value": ay}},
+        ])
+
+    def tap(self, x, y):
+        self.move(x, y)
+        time.sleep(0.05)
+        self.cmd("input-send-event", events=[{"type": "btn", "data": {"down": True, "button": "left"}}])
+        time.sleep(0.08)
+        self.cmd("input-send-event", events=[{"type": "btn", "data": {"down": False, "button": "left"}}])
+        time.sleep(0.05)
+        # Unlike a finger, the tablet's pointer stays where it tapped: rest
+        # it where nothing is compared, so that no hover state depends on
+        # the last tap. (Slint 1.18's linuxkms software renderer draws no
+        # cursor.)
+        self.move(*PARK)
+
+    def type_text(self, text):
+        """Digits and letters, as QMP's qcodes name them; "\n" is Return."""
+        for ch in text:
+            self.cmd("send-key", keys=[{"type": "qcode", "data": "ret" if ch == "\n" else ch}],
+                     **{"hold-time": 60})
+            time.sleep(0.12)
+
+    def quit(self):
+        try:
+            if self.qmp_file:
+                self.cmd("quit")
+        except (Failed, OSError, ValueError):
+            pass
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(timeout=5)
+        self.log.close()
+
+
+class Run:
+    def __init__(self, args, guest):
+        self.args = args
+        self.g = guest
+        self.refs = {}
+        self.shots = os.path.join(args.out, "screens")
+        os.makedirs(self.shots, exist_ok=True)
+        for f in os.listdir(self.shots):
+            os.unlink(os.path.join(self.shots, f))
+        self.n = 0
+        self.end = time.monotonic() + args.timeout
+        self.steps = []
+        self.current = None
+        self.step_t = 0.0
+        self.first_frame = None
+
+    def ref(self, name):
+        if name not in self.refs:
+            with Image.open(os.path.join(self.args.refs, f"{name}.png")) as im:
+                img = im.convert("RGB")
+            if img.size != (W, H):
+                raise Failed(f"reference {name}.png is {img.size[0]}x{img.size[1]}, not {W}x{H}")
+            self.refs[name] = img
+        return self.refs[name]
+
+    def step(self, name):
+        self.finish_step()
+        self.current = name
+        self.step_t = time.monotonic()
+        print(f"==== [ui {name}] at {self.g.elapsed():.1f} s", flush=True)
+
+    def finish_step(self):
+        if self.current:
+            self.steps.append((self.current, time.monotonic() - self.step_t))
+            self.current = None
+
+    def deadline(self, seconds):
+        return min(self.end, time.monotonic() + seconds)
+
+    def save(self, img, label):
+        self.n += 1
+        path = os.path.join(self.shots, f"{self.n:02d}-{label}.png")
+        img.save(path)
+        return path
+
+    def save_diff(self, img, ref, regions, label):
+        """The reference, dimmed, with the compared regions outlined and the
+        differing pixels in red."""
+        mask = differing_mask(img, ref)
+        keep = Image.new("L", (W, H), 0)
+        d = ImageDraw.Draw(keep)
+        for _, box in regions:
+            d.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=255)
+        mask = ImageChops.multiply(mask, keep)
+        out = Image.blend(ref, Image.new("RGB", (W, H), (255, 255, 255)), 0.6)
+        od = ImageDraw.Draw(out)
+        for _, box in regions:
+            od.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(0, 90, 200))
+        out.paste((255, 0, 0), (0, 0), mask)
+        self.n += 1
+        path = os.path.join(self.shots, f"{self.n:02d}-{label}-diff.png")
+        out.save(path)
+        return path
+
+    def compare(self, img, ref_name, regions):
+        """[(region, differing pixels)], total."""
+        if img.size != (W, H):
+            return None, None
+        mask = differing_mask(img, self.ref(ref_name))
+        counts = [(name, count(mask, box)) for name, box in regions]
+        return counts, sum(c for _, c in counts)
+
+    def wait_screen(self, label, ref_name, regions, seconds):
+        """Screendumps until the regions match ref_name; fails after seconds."""
+        deadline = self.deadline(seconds)
+        last = None
+        counts = None
+        while True:
+            self.g.check_alive()
+            img = self.g.screen()
+            counts, total = self.compare(img, ref_name, regions)
+            last = img
+            if total is not None and total <= MAX_DIFFERING:
+                path = self.save(img, label)
+                print(f"  {label}: matches {ref_name}.png ({self.describe(counts)}): {path}", flush=True)
+                return img
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        path = self.save(last, label)
+        if counts is None:
+            raise Failed(f"the screen is {last.size[0]}x{last.size[1]}, not {W}x{H} (last screen: {path})")
+        diff = self.save_diff(last, self.ref(ref_name), regions, label)
+        raise Failed(f"the screen does not match {ref_name}.png after {seconds} s: "
+                     f"{self.describe(counts)} (more than {MAX_DIFFERING} differ); "
+                     f"screen: {path}, differences: {diff}")
+
+    @staticmethod
+    def describe(counts):
+        return ", ".join(f"{name}: {c} px differ" for name, c in counts)
+
+    # -------------------------------------------------------------- checks
+    def primary_colour(self):
+        # The Sale button of home.png is the primary button's fill.
+        return self.ref("home").getpixel((40, 70))
+
+    def is_fill(self, img, box, colour):
+        region = img.crop(box)
+        solid = Image.new("RGB", region.size, colour)
+        return count(differing_mask(region, solid)) == 0
+
+    def primary_button(self, img, colour):
+        """The centre of the filled primary button on img, if any: pixels of
+        the primary colour whose 9x9 neighbourhood is all primary (text
+        strokes of that colour are thinner)."""
+        solid = Image.new("RGB", img.size, colour)
+        same = differing_mask(img, solid).point(lambda v: 0 if v else 255)
+        core = same.filter(ImageFilter.MinFilter(9))
+        box = core.getbbox()
+        if not box:
+            return None
+        return ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)
+
+    def run(self):
+        g = self.g
+        self.step("boot")
+        g.connect(self.deadline(30))
+        g.wait_marker("TILL-UI: init", self.deadline(60))
+
+        self.step("udev")
+        g.wait_marker("TILL-UI: acquirer listening", self.deadline(90))
+        inputs = [line for line in g.console() if line.startswith("TILL-UI: input ")]
+        pointer = [i for i in inputs if "ID_INPUT=1" in i and
+                   ("ID_INPUT_TABLET=1" in i or "ID_INPUT_MOUSE=1" in i)]
+        keyboard = [i for i in inputs if "ID_INPUT=1" in i and "ID_INPUT_KEYBOARD=1" in i]
+        if not pointer or not keyboard:
+            raise Failed("udev did not tag the virtio tablet (ID_INPUT_TABLET/MOUSE) and keyboard "
+                         f"(ID_INPUT_KEYBOARD): {inputs or 'no input devices reported'}")
+
+        self.step("till-start")
+        g.wait_marker("TILL-UI: till started", self.deadline(30))
+        started = g.elapsed()
+
+        self.step("first-frame")
+        # Till's first frame: its top bar (the merchant's name) where the
+        # kernel's console was.
+        deadline = self.deadline(60)
+        while True:
+            g.check_alive()
+            img = g.screen()
+            counts, _ = self.compare(img, "boot", [BOOT[0]])
+            if counts is not None and counts[0][1] <= MAX_DIFFERING:
+                self.first_frame = g.elapsed()
+                path = self.save(img, "first-frame")
+                print(f"  till's first frame {self.first_frame:.1f} s after QEMU started, "
+                      f"{self.first_frame - started:.1f} s after till started: {path}", flush=True)
+                break
+            if time.monotonic() > deadline:
+                raise Failed(f"no frame of till on the display after 60 s: {self.save(img, 'first-frame')}")
+            time.sleep(0.2)
+
+        self.step("boot-screen")
+        self.wait_screen("boot", "boot", BOOT, 90)
+
+        self.step("login-screen")
+        g.tap(740, 436)  # "Continue" (boot.png: "Continue anyway", same right edge)
+        self.wait_screen("login", "login", LOGIN, 30)
+
+        self.step("choose-admin")
+        primary = self.primary_colour()
+        g.tap(166, 125)  # "admin · administrator"
+        deadline = self.deadline(20)
+        while True:
+            img = g.screen()
+            if self.is_fill(img, ADMIN_BUTTON_FILL, primary):
+                self.save(img, "admin-chosen")
+                break
+            if time.monotonic() > deadline:
+                raise Failed(f"the admin button did not turn primary after the tap: {self.save(img, 'admin-chosen')}")
+            g.check_alive()
+            time.sleep(0.3)
+
+        self.step("password")
+        g.tap(558, 108)  # the password field
+        time.sleep(0.5)
+        field_before = g.screen().crop(PASSWORD_TEXT)
+        g.type_text(self.args.password)
+        deadline = self.deadline(20)
+        while True:
+            img = g.screen()
+            # Six characters replace the placeholder (the text cursor alone
+            # changes fewer pixels).
+            if count(differing_mask(img.crop(PASSWORD_TEXT), field_before)) > 150:
+                self.save(img, "password-typed")
+                break
+            if time.monotonic() > deadline:
+                raise Failed("the password field did not change after typing on the virtio keyboard: "
+                             f"{self.save(img, 'password-typed')}")
+            g.check_alive()
+            time.sleep(0.3)
+
+        self.step("log-in")
+        g.tap(558, 436)  # "Log in"
+        # Till's own log says the password was accepted; on the screen the
+        # login form (the chosen admin button) gives way to the first-login
+        # password change, whose primary button is "Save and continue".
+        g.wait_log("operator logged in", self.deadline(30))
+        deadline = self.deadline(20)
+        while True:
+            img = g.screen()
+            if not self.is_fill(img, ADMIN_BUTTON_FILL, primary) and self.is_fill(img, SAVE_BUTTON_FILL, primary):
+                self.save(img, "new-password")
+                break
+            if time.monotonic() > deadline:
+                raise Failed(f"logged in, but no password change screen: {self.save(img, 'new-password')}")
+            g.check_alive()
+            time.sleep(0.3)
+
+        self.step("new-password")
+        # The first login replaces the provisioned password with one only
+        # the administrator knows (app/ui/screens/new-password.slint; no
+        # English reference picture): the new password in the first field,
+        # Return moves to the second, again, then "Save and continue".
+        g.tap(400, 176)  # "New password"
+        g.type_text(self.args.new_password + "\n" + self.args.new_password)
+        g.tap(579, 436)  # "Save and continue"
+        try:
+            g.wait_log("operator chose a new password", self.deadline(30))
+        except Failed as e:
+            raise Failed(f"{e}: {self.save(g.screen(), 'new-password-refused')}") from None
+
+        self.step("sign-in")
+        img = self.wait_screen("signed-in", "home", SIGNED_IN, 60)
+        button = self.primary_button(img, primary)
+        if not button:
+            raise Failed("signed in, but no primary ('Continue') button on the sign-in screen: "
+                         f"{self.save(img, 'signed-in')}")
+
+        self.step("home-screen")
+        g.tap(*button)
+        full = [("whole screen but the clock", (0, 0, W, H))]
+        deadline = self.deadline(30)
+        while True:
+            img = g.screen()
+            mask = differing_mask(img, self.ref("home"))
+            mask.paste(0, CLOCK)
+            n = count(mask)
+            if n <= MAX_DIFFERING:
+                path = self.save(img, "home")
+                print(f"  home: matches home.png but for the clock ({n} px differ): {path}", flush=True)
+                break
+            if time.monotonic() > deadline:
+                path = self.save(img, "home")
+                diff = self.save_diff(img, self.ref("home"), full, "home")
+                raise Failed(f"the screen does not match home.png (clock excluded) after 30 s: {n} px "
+                             f"differ (more than {MAX_DIFFERING}); screen: {path}, differences: {diff}")
+            g.check_alive()
+            time.sleep(0.3)
+        g.check_alive()
+        self.finish_step()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--refs", required=True)
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--password", required=True, help="the provisioned password, typed at the login")
+    ap.add_argument("--new-password", required=True, help="the administrator's own, chosen at the first login")
+    ap.add_argument("qemu", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    qemu = args.qemu[1:] if args.qemu[:1] == ["--"] else args.qemu
+    if not qemu:
+        ap.error("no QEMU command after --")
+    guest = Guest(args.out, qemu)
+    run = Run(args, guest)
+    rc = 0
+    # A watchdog for what the steps' own deadlines cannot bound (a QMP
+    # call that never answers): kill QEMU, which ends every wait.
+    timer = threading.Timer(args.timeout + 30, guest.proc.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        run.run()
+    except Failed as e:
+        rc = 1
+        failed = run.current or "ui"
+        run.finish_step()
+        print(f"step {failed} failed: {e}", file=sys.stderr, flush=True)
+        tail = guest.console()[-25:]
+        print("---- last console lines (all in console.log):\n" + "\n".join(tail), file=sys.stderr)
+    except (OSError, ValueError) as e:
+        rc = 1
+        failed = run.current or "ui"
+        run.finish_step()
+        print(f"step {failed} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+    finally:
+        timer.cancel()
+        guest.quit()
+    print("\n==== display guest steps")
+    for name, secs in run.steps:
+        print(f"  {name:<14} {secs:6.1f} s")
+    if run.first_frame is not None:
+        print(f"  {'first frame':<14} {run.first_frame:6.1f} s after QEMU started")
+    print(f"  {'total':<14} {guest.elapsed():6.1f} s")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
