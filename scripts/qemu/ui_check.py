@@ -25,6 +25,7 @@ are compared; each region below says why.
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -366,7 +367,7 @@ class Run:
         g.wait_marker("TILL-UI: init", self.deadline(60))
 
         self.step("udev")
-        g.wait_marker("TILL-UI: acquirer listening", self.deadline(90))
+        g.wait_marker("TILL-UI: udev settled", self.deadline(90))
         inputs = [line for line in g.console() if line.startswith("TILL-UI: input ")]
         pointer = [i for i in inputs if "ID_INPUT=1" in i and
                    ("ID_INPUT_TABLET=1" in i or "ID_INPUT_MOUSE=1" in i)]
@@ -374,6 +375,9 @@ class Run:
         if not pointer or not keyboard:
             raise Failed("udev did not tag the virtio tablet (ID_INPUT_TABLET/MOUSE) and keyboard "
                          f"(ID_INPUT_KEYBOARD): {inputs or 'no input devices reported'}")
+
+        self.step("acquirer")
+        g.wait_marker("TILL-UI: acquirer listening", self.deadline(60))
 
         self.step("till-start")
         g.wait_marker("TILL-UI: till started", self.deadline(30))
@@ -394,7 +398,8 @@ class Run:
                       f"{self.first_frame - started:.1f} s after till started: {path}", flush=True)
                 break
             if time.monotonic() > deadline:
-                raise Failed(f"no frame of till on the display after 60 s: {self.save(img, 'first-frame')}")
+                size = "" if img.size == (W, H) else f" (the display is {img.size[0]}x{img.size[1]}, not {W}x{H})"
+                raise Failed(f"no frame of till on the display after 60 s{size}: {self.save(img, 'first-frame')}")
             time.sleep(0.2)
 
         self.step("boot-screen")
@@ -511,6 +516,12 @@ def main():
     if not qemu:
         ap.error("no QEMU command after --")
     guest = Guest(args.out, qemu)
+
+    def terminated(signum, _frame):
+        guest.proc.kill()  # no QEMU outlives the checker
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
     run = Run(args, guest)
     rc = 0
     # A watchdog for what the steps' own deadlines cannot bound (a QMP
