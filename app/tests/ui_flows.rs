@@ -463,22 +463,17 @@ flows! {
         t.click("LoginScreen::sign-in");
         t.wait_screen(Screen::NewPassword);
         assert!(t.says("Choose your own password"));
-        t.fill("NewPasswordScreen::new-password", "wang-own-1");
-        t.fill("NewPasswordScreen::again", "wang-own-2");
-        t.click("NewPasswordScreen::save");
-        assert_eq!(t.text(|t| t.get_password_message()), "mismatch");
+        let choose = |new: &str, again: &str| {
+            t.fill("NewPasswordScreen::new-password", new);
+            t.fill("NewPasswordScreen::again", again);
+            t.click("NewPasswordScreen::save");
+            t.text(|t| t.get_password_message())
+        };
+        assert_eq!(choose("wang-own-1", "wang-own-2"), "mismatch");
         assert!(t.says("The two passwords differ. Type them again."));
-        t.fill("NewPasswordScreen::new-password", "wang-pass");
-        t.fill("NewPasswordScreen::again", "wang-pass");
-        t.click("NewPasswordScreen::save");
-        assert_eq!(t.text(|t| t.get_password_message()), "same");
-        t.fill("NewPasswordScreen::new-password", "wang");
-        t.fill("NewPasswordScreen::again", "wang");
-        t.click("NewPasswordScreen::save");
-        assert_eq!(t.text(|t| t.get_password_message()), "short");
-        t.fill("NewPasswordScreen::new-password", "wang-own-1");
-        t.fill("NewPasswordScreen::again", "wang-own-1");
-        t.click("NewPasswordScreen::save");
+        assert_eq!(choose("wang-pass", "wang-pass"), "same");
+        assert_eq!(choose("wang", "wang"), "short");
+        choose("wang-own-1", "wang-own-1");
         t.wait_screen(Screen::Home);
         t.click("HomeScreen::logout");
         t.wait_screen(Screen::Login);

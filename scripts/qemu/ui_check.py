@@ -309,6 +309,20 @@ class Run:
         counts = [(name, count(mask, box)) for name, box in regions]
         return counts, sum(c for _, c in counts)
 
+    def until(self, seconds, label, done, failure):
+        """Screendumps until done(img); saves the last one as label and
+        returns it. After seconds: Failed(failure(path of the last one))."""
+        deadline = self.deadline(seconds)
+        while True:
+            self.g.check_alive()
+            img = self.g.screen()
+            if done(img):
+                self.save(img, label)
+                return img
+            if time.monotonic() > deadline:
+                raise Failed(failure(self.save(img, label)))
+            time.sleep(0.3)
+
     def wait_screen(self, label, ref_name, regions, seconds):
         """Screendumps until the regions match ref_name; fails after seconds."""
         deadline = self.deadline(seconds)
@@ -412,35 +426,20 @@ class Run:
         self.step("choose-admin")
         primary = self.primary_colour()
         g.tap(166, 125)  # "admin · administrator"
-        deadline = self.deadline(20)
-        while True:
-            img = g.screen()
-            if self.is_fill(img, ADMIN_BUTTON_FILL, primary):
-                self.save(img, "admin-chosen")
-                break
-            if time.monotonic() > deadline:
-                raise Failed(f"the admin button did not turn primary after the tap: {self.save(img, 'admin-chosen')}")
-            g.check_alive()
-            time.sleep(0.3)
+        self.until(20, "admin-chosen", lambda img: self.is_fill(img, ADMIN_BUTTON_FILL, primary),
+                   lambda path: f"the admin button did not turn primary after the tap: {path}")
 
         self.step("password")
-        g.tap(558, 108)  # the password field
-        time.sleep(0.5)
+        # The field as it is before anything is typed: the placeholder,
+        # with or without the focus the tap gives it.
         field_before = g.screen().crop(PASSWORD_TEXT)
+        g.tap(558, 108)  # the password field
         g.type_text(self.args.password)
-        deadline = self.deadline(20)
-        while True:
-            img = g.screen()
-            # Six characters replace the placeholder (the text cursor alone
-            # changes fewer pixels).
-            if count(differing_mask(img.crop(PASSWORD_TEXT), field_before)) > 150:
-                self.save(img, "password-typed")
-                break
-            if time.monotonic() > deadline:
-                raise Failed("the password field did not change after typing on the virtio keyboard: "
-                             f"{self.save(img, 'password-typed')}")
-            g.check_alive()
-            time.sleep(0.3)
+        # Six characters replace the placeholder (focus and the text cursor
+        # alone change fewer pixels).
+        self.until(20, "password-typed",
+                   lambda img: count(differing_mask(img.crop(PASSWORD_TEXT), field_before)) > 150,
+                   lambda path: f"the password field did not change after typing on the virtio keyboard: {path}")
 
         self.step("log-in")
         g.tap(558, 436)  # "Log in"
@@ -448,16 +447,10 @@ class Run:
         # login form (the chosen admin button) gives way to the first-login
         # password change, whose primary button is "Save and continue".
         g.wait_log("operator logged in", self.deadline(30))
-        deadline = self.deadline(20)
-        while True:
-            img = g.screen()
-            if not self.is_fill(img, ADMIN_BUTTON_FILL, primary) and self.is_fill(img, SAVE_BUTTON_FILL, primary):
-                self.save(img, "new-password")
-                break
-            if time.monotonic() > deadline:
-                raise Failed(f"logged in, but no password change screen: {self.save(img, 'new-password')}")
-            g.check_alive()
-            time.sleep(0.3)
+        self.until(20, "new-password",
+                   lambda img: not self.is_fill(img, ADMIN_BUTTON_FILL, primary)
+                   and self.is_fill(img, SAVE_BUTTON_FILL, primary),
+                   lambda path: f"logged in, but no password change screen: {path}")
 
         self.step("new-password")
         # The first login replaces the provisioned password with one only

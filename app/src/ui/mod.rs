@@ -1485,8 +1485,7 @@ impl Controller {
     fn show_result(&self, o: Box<TxnOutcome>) {
         let retry = {
             let mut st = self.state.borrow_mut();
-            let retry =
-                o.pin_retry && !o.approved && st.sent.as_ref().is_some_and(Flow::needs_card);
+            let retry = o.pin_retry && st.sent.as_ref().is_some_and(Flow::needs_card);
             if !retry {
                 st.sent = None;
             }
