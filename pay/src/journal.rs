@@ -41,7 +41,9 @@ use crate::iso8583::TxnKind;
 const DB_FILE: &str = "journal.db";
 const HISTORY_FILE: &str = "history.db";
 const MARKER: &str = "journal.db.needs-recovery";
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `entries.wallet` (QR code payments); a version 1 journal is
+/// brought up to it when opened.
+const SCHEMA_VERSION: i64 = 2;
 const ARCHIVE_MAGIC: &[u8; 8] = b"TILLJNL2";
 
 /// The columns of `entries`, in both files: one list, because archiving
@@ -71,7 +73,8 @@ macro_rules! entry_columns {
     original_entry INTEGER,
     settled INTEGER NOT NULL DEFAULT 0,
     settled_at TEXT,
-    offline INTEGER NOT NULL DEFAULT 0
+    offline INTEGER NOT NULL DEFAULT 0,
+    wallet TEXT
 "
     };
 }
@@ -338,7 +341,10 @@ impl SqliteJournal {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(damaged)?;
-        if version == 0 {
+        if version < SCHEMA_VERSION {
+            // Version 1 had no wallet column; CREATE TABLE IF NOT EXISTS left
+            // its table as it was.
+            add_wallet_column(&conn, "main").map_err(damaged)?;
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(damaged)?;
         } else if version > SCHEMA_VERSION {
@@ -404,6 +410,9 @@ impl SqliteJournal {
                 "the integrity check of its history failed: {problems}"
             )));
         }
+        // Before the views over both files are made: they take the columns
+        // the tables have then.
+        add_wallet_column(conn, "history").map_err(damaged)?;
         conn.execute_batch(HISTORY_SCHEMA).map_err(damaged)?;
         if interrupted {
             // The copy into history is one transaction there; whatever reached
@@ -1054,12 +1063,32 @@ impl StateStore for SqliteJournal {
     }
 }
 
+/// Adds `entries.wallet` (schema 2) to a version 1 table in `schema`; a
+/// table that has it, or no table yet, is left alone. New columns go last, so `SELECT *`
+/// rows keep the same positions in both files.
+fn add_wallet_column(conn: &Connection, schema: &str) -> rusqlite::Result<()> {
+    let (columns, wallet): (i64, i64) = conn.query_row(
+        &format!(
+            "SELECT count(*), count(*) FILTER (WHERE name = 'wallet') \
+             FROM pragma_table_info('entries', '{schema}')"
+        ),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if columns > 0 && wallet == 0 {
+        conn.execute_batch(&format!(
+            "ALTER TABLE {schema}.entries ADD COLUMN wallet TEXT"
+        ))?;
+    }
+    Ok(())
+}
+
 fn upsert_entry(tx: &Transaction<'_>, e: &Entry) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO entries (id, kind, batch, stan, at, local_date, local_time, mti, processing_code, amount, \
          currency, pan_masked, last4, card_sealed, status, response_code, rrn, auth_code, original_rrn, original_entry, \
-         settled, settled_at, offline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23)",
+         settled, settled_at, offline, wallet) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+         ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
         e.id as i64,
@@ -1085,7 +1114,24 @@ fn upsert_entry(tx: &Transaction<'_>, e: &Entry) -> rusqlite::Result<usize> {
         e.settled,
         e.settled_at,
         e.offline,
+        e.wallet.map(wallet_name),
     ])
+}
+
+fn wallet_name(w: crate::qr::Wallet) -> &'static str {
+    use crate::qr::Wallet;
+    match w {
+        Wallet::WechatPay => "wechat-pay",
+        Wallet::Alipay => "alipay",
+        Wallet::UnionPay => "union-pay",
+    }
+}
+
+fn wallet_from(name: &str) -> Option<crate::qr::Wallet> {
+    use crate::qr::Wallet;
+    [Wallet::WechatPay, Wallet::Alipay, Wallet::UnionPay]
+        .into_iter()
+        .find(|w| wallet_name(*w) == name)
 }
 
 /// An entry from a `SELECT *` row of `entries` (columns by position, in the
@@ -1130,6 +1176,10 @@ fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         settled: r.get(20)?,
         settled_at: r.get(21)?,
         offline: r.get(22)?,
+        wallet: match r.get::<_, Option<String>>(23)? {
+            None => None,
+            Some(w) => Some(wallet_from(&w).ok_or_else(|| bad(23, "wallet"))?),
+        },
     })
 }
 

@@ -17,4 +17,5 @@ pub mod iso8583;
 pub mod journal;
 pub mod link;
 pub mod money;
+pub mod qr;
 pub mod security;

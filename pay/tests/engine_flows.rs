@@ -845,3 +845,116 @@ async fn the_forwarder_backs_off_while_the_host_is_away_then_delivers_in_order()
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+const WECHAT_CODE: &str = "134567890123456789";
+
+fn qr_sale(minor: u64) -> TxnRequest {
+    let mut r = TxnRequest::new(TxnKind::Sale);
+    r.amount = Some(Amount(minor));
+    r.payment_code = Some(till_pay::qr::PaymentCode::parse(WECHAT_CODE).unwrap());
+    r
+}
+
+#[tokio::test]
+async fn a_qr_payment_sends_the_code_keeps_it_nowhere_and_voids_by_reference() {
+    use till_pay::qr::Wallet;
+    for dialect in ["cup", "iso87ascii"] {
+        let (host, store, mut t) = signed_in(dialect).await;
+        let d = host.dialect.clone();
+        let o = t.run(qr_sale(2_500)).await.unwrap();
+        assert!(o.approved, "{dialect}: {o:?}");
+        assert_eq!(o.wallet, Some(Wallet::WechatPay));
+        assert_eq!(o.pan.as_deref(), Some("13************6789"));
+        let req = host.requests().pop().unwrap();
+        assert_eq!(d.get_text(&req, "payment_code"), Some(WECHAT_CODE));
+        assert_eq!(d.get_text(&req, "pos_entry_mode"), Some("032"));
+        assert_eq!(d.get_text(&req, "pan"), None, "{dialect}: no card number");
+        assert_eq!(d.get_bytes(&req, "pin_block"), None);
+        assert_eq!(
+            *host.log.lock().unwrap().mac_checks.last().unwrap(),
+            MacCheck::Valid
+        );
+        // The code is a bearer token: not in the journal, sealed or not.
+        let state = store.0.lock().unwrap().state.clone().unwrap();
+        let json = serde_json::to_string(&state).unwrap();
+        assert!(
+            !json.contains(WECHAT_CODE),
+            "{dialect}: code in the journal"
+        );
+        let e = state.entries.last().unwrap();
+        assert_eq!(
+            (e.wallet, e.card_sealed.as_ref()),
+            (Some(Wallet::WechatPay), None)
+        );
+        assert_eq!(t.totals().debit_count, 1);
+
+        // Void by reference: no card, no code; shown as the original's wallet.
+        let mut v = TxnRequest::new(TxnKind::Void);
+        v.original_rrn = o.rrn.clone();
+        let vo = t.run(v).await.unwrap();
+        assert!(vo.approved, "{dialect}: {vo:?}");
+        assert_eq!(vo.wallet, Some(Wallet::WechatPay));
+        assert_eq!(vo.pan, o.pan);
+        let req = host.requests().pop().unwrap();
+        assert_eq!(d.get_text(&req, "rrn"), o.rrn.as_deref());
+        assert_eq!(d.get_text(&req, "pan"), None);
+        assert_eq!(d.get_text(&req, "payment_code"), None);
+        assert_eq!(t.totals().debit_count, 0);
+
+        // A refused code is a plain decline with what to do.
+        host.then(&[Act::Code("Q1")]);
+        let o = t.run(qr_sale(100)).await.unwrap();
+        assert!(!o.approved && !o.pin_retry, "{o:?}");
+        assert!(o.action.as_deref().unwrap().contains("refresh"), "{o:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unanswered_qr_payment_is_reversed_without_its_code_and_never_offline() {
+    for dialect in ["cup", "iso87ascii"] {
+        let host = ScriptedHost::new(dialect);
+        let store = SharedStore::default();
+        let mut t = offline_terminal(&host, &store);
+        assert!(t.sign_in().await.unwrap().approved);
+        host.then(&[Act::Silent, Act::Code("00")]);
+        let o = t.run(qr_sale(500)).await.unwrap();
+        assert_eq!(o.status, Status::Reversed, "{dialect}: {o:?}");
+        let rev = host.requests().pop().unwrap();
+        assert_eq!(rev.mti(), "0400");
+        assert_eq!(host.dialect.get_text(&rev, "payment_code"), None);
+        let state = store.0.lock().unwrap().state.clone().unwrap();
+        assert!(!serde_json::to_string(&state).unwrap().contains(WECHAT_CODE));
+
+        // The host away: a small card sale may go offline, a QR payment never.
+        host.then(&[Act::Unreachable]);
+        let e = t.run(qr_sale(500)).await.unwrap_err();
+        assert!(
+            matches!(&e, EngineError::OfflineRefused { reason, .. } if reason.contains("QR")),
+            "{dialect}: {e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_payment_code_pays_for_sales_alone() {
+    let (host, _store, mut t) = signed_in("cup").await;
+    let sent = host.requests().len();
+    let mut p = qr_sale(100);
+    p.kind = TxnKind::Preauth;
+    let e = t.run(p).await.unwrap_err();
+    assert!(e.to_string().contains("sale only"), "{e}");
+    let mut both = qr_sale(100);
+    both.card = Some(card());
+    assert!(matches!(t.run(both).await, Err(EngineError::Missing(_))));
+    let mut with_pin = qr_sale(100);
+    with_pin.pin = Some(Pin::new("1234").unwrap());
+    assert!(matches!(
+        t.run(with_pin).await,
+        Err(EngineError::Missing(_))
+    ));
+    assert!(matches!(
+        t.run(qr_sale(0)).await,
+        Err(EngineError::Missing(_))
+    ));
+    assert_eq!(host.requests().len(), sent, "nothing reached the host");
+}

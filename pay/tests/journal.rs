@@ -27,6 +27,7 @@ fn entry(id: u64, kind: TxnKind, status: Status, at: &str) -> Entry {
         amount: Some(1000 * id),
         currency: 156,
         pan_masked: Some(format!("622208*********{:04}", id)),
+        wallet: None,
         card_sealed: Some("sealed".into()),
         status,
         response_code: None,
@@ -451,6 +452,73 @@ fn settlement_moves_batches_to_history_and_every_query_still_sees_them() {
         [2, 3, 4],
         "memory: the open pre-authorization, today's settled sale and the open batch"
     );
+}
+
+#[test]
+fn a_version_1_journal_gains_the_wallet_column_and_loses_nothing() {
+    use till_pay::qr::Wallet;
+    let dir = tempfile::tempdir().unwrap();
+    let yesterday = "2026-01-04T10:00:00+08:00";
+    let old = settled(
+        entry(1, TxnKind::Sale, Status::Approved, yesterday),
+        yesterday,
+    );
+    let open = entry(2, TxnKind::Sale, Status::Approved, &today());
+    {
+        let mut j = SqliteJournal::open(dir.path()).unwrap();
+        j.save(&state_with(vec![old.clone(), open.clone()]))
+            .unwrap();
+        j.archive().unwrap();
+    }
+    // Make both files what Till wrote before QR payments: schema 1, no
+    // wallet column.
+    {
+        let c = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        c.execute_batch(&format!(
+            "ATTACH DATABASE '{}' AS history;
+             ALTER TABLE main.entries DROP COLUMN wallet;
+             ALTER TABLE history.entries DROP COLUMN wallet;
+             PRAGMA main.user_version = 1;",
+            dir.path().join("history.db").display()
+        ))
+        .unwrap();
+        let cols: i64 = c
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'wallet'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cols, 0);
+    }
+    let mut j = SqliteJournal::open(dir.path()).unwrap();
+    assert_eq!(j.search(&Query::default()).unwrap().len(), 2);
+    assert_eq!(
+        j.find_by_rrn(old.rrn.as_deref().unwrap()).unwrap(),
+        Some(old)
+    );
+    let mut s = j.load().unwrap();
+    assert_eq!(s.entries, vec![open]);
+    let mut qr = entry(3, TxnKind::Sale, Status::Approved, &today());
+    qr.wallet = Some(Wallet::Alipay);
+    qr.card_sealed = None;
+    s.entries.push(qr.clone());
+    j.save(&s).unwrap();
+    // Settling moves a wallet entry into the migrated history intact.
+    s.entries
+        .iter_mut()
+        .for_each(|e| *e = settled(e.clone(), yesterday));
+    j.save(&s).unwrap();
+    assert_eq!(j.archive().unwrap(), 2);
+    drop(j);
+    let mut j = SqliteJournal::open(dir.path()).unwrap();
+    let back = j.find_by_rrn(qr.rrn.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!(back.wallet, Some(Wallet::Alipay));
+    let version: i64 = rusqlite::Connection::open(dir.path().join("journal.db"))
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[test]

@@ -18,6 +18,7 @@ use crate::crypto::{CryptoError, Pin};
 use crate::iso8583::{CodecError, ElementError, TxnKind};
 use crate::link::LinkError;
 use crate::money::{Amount, Currency};
+use crate::qr::{PaymentCode, Wallet};
 use crate::security::SecurityError;
 
 pub mod forwarder;
@@ -125,6 +126,8 @@ pub enum EntryMode {
     Chip,
     /// Contactless chip.
     Contactless,
+    /// A wallet payment code scanned from the customer's phone.
+    Scanned,
 }
 
 impl EntryMode {
@@ -136,6 +139,7 @@ impl EntryMode {
             EntryMode::Swipe => "02",
             EntryMode::Chip => "05",
             EntryMode::Contactless => "07",
+            EntryMode::Scanned => "03",
         };
         format!("{pan}{}", if with_pin { 1 } else { 2 })
     }
@@ -207,6 +211,9 @@ pub struct TxnRequest {
     pub amount: Option<Amount>,
     /// The card, where needed (voids and completions can use the original's).
     pub card: Option<CardInput>,
+    /// A wallet payment code scanned from the customer's phone, in place of
+    /// a card (sales only; voids and refunds of such a sale go by its RRN).
+    pub payment_code: Option<PaymentCode>,
     /// The customer's PIN, if entered.
     pub pin: Option<Pin>,
     /// RRN of the original, for void, completion and refund.
@@ -222,6 +229,7 @@ impl TxnRequest {
             kind,
             amount: None,
             card: None,
+            payment_code: None,
             pin: None,
             original_rrn: None,
             confirmed: false,
@@ -285,8 +293,10 @@ pub struct TxnOutcome {
     pub amount: Option<String>,
     /// Currency code.
     pub currency: String,
-    /// Masked card number.
+    /// Masked card number, or masked payment code when `wallet` is set.
     pub pan: Option<String>,
+    /// The wallet that paid, for a QR code payment (and its void or refund).
+    pub wallet: Option<Wallet>,
     /// Available balance, for a balance inquiry.
     pub balance: Option<String>,
     /// RRN of the original, for voids, completions and refunds.

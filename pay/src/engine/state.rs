@@ -88,8 +88,11 @@ pub struct Entry {
     pub amount: Option<u64>,
     /// ISO 4217 numeric currency.
     pub currency: u16,
-    /// Masked PAN for display.
+    /// Masked PAN for display (the masked payment code for a QR payment).
     pub pan_masked: Option<String>,
+    /// The wallet of a QR code payment, and of its void or refund.
+    #[serde(default)]
+    pub wallet: Option<crate::qr::Wallet>,
     /// PAN and expiry sealed under the data key.
     pub card_sealed: Option<String>,
     /// Where it stands.
@@ -455,6 +458,7 @@ mod tests {
             amount: Some(100),
             currency: 156,
             pan_masked: None,
+            wallet: None,
             card_sealed: None,
             status: Status::Sending,
             response_code: None,

@@ -8,14 +8,15 @@ use super::state::{
     Entry, OriginalRef, PendingItem, PendingKind, Sealer, Session, SettlementRecord, SignInRecord,
 };
 use super::{
-    BatchTotals, CardInput, EngineError, PendingReport, SettlementOutcome, SignInOutcome,
-    StateStore, Status, TerminalConfig, TerminalState, TxnOutcome, TxnRequest,
+    BatchTotals, CardInput, EngineError, EntryMode, PendingReport, SettlementOutcome,
+    SignInOutcome, StateStore, Status, TerminalConfig, TerminalState, TxnOutcome, TxnRequest,
 };
 use crate::card::{Expiry, Pan};
 use crate::crypto::SecretKey;
 use crate::iso8583::{Dialect, Masking, Message, Outcome, TxnKind};
 use crate::link::{HostLink, LinkError};
 use crate::money::Amount;
+use crate::qr::PaymentCode;
 use crate::security::{self, MacCheck, Scheme, WorkingKeys};
 
 /// The response code of an offline approval ("unable to go online,
@@ -72,6 +73,17 @@ struct Resolved {
     card: Option<CardInput>,
     amount: Option<u64>,
 }
+
+/// What a queued or reversal message never keeps: the card, its PIN block,
+/// its chip data and a wallet's payment code (a bearer token).
+const CARD_DATA: [&str; 6] = [
+    "pin_block",
+    "track2",
+    "icc_data",
+    "pan",
+    "expiry",
+    "payment_code",
+];
 
 fn answer_mti(request: &str) -> String {
     let b = request.as_bytes();
@@ -832,6 +844,28 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 ))
             })
         };
+        if req.payment_code.is_some() {
+            if req.kind != TxnKind::Sale {
+                return Err(EngineError::Missing(format!(
+                    "a QR payment code pays for a sale only; a {} needs a card",
+                    req.kind
+                )));
+            }
+            if req.card.is_some() || req.pin.is_some() {
+                return Err(EngineError::Missing(
+                    "a QR code payment takes the payment code alone, without a card or PIN".into(),
+                ));
+            }
+            if amount.unwrap_or(0) == 0 {
+                return Err(EngineError::Missing("enter an amount above zero".into()));
+            }
+            return Ok(Resolved {
+                kind: TxnKind::Sale,
+                original: None,
+                card: None,
+                amount,
+            });
+        }
         match req.kind {
             TxnKind::Sale | TxnKind::Preauth | TxnKind::Balance => {
                 let card = req.card.clone().ok_or_else(|| {
@@ -1078,6 +1112,15 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 d.set_bytes(&mut msg, "pin_block", &block)?;
             }
         }
+        if let Some(code) = &req.payment_code {
+            if d.profile.element("payment_code").is_none() {
+                return Err(self.dialect_err(
+                    "cannot carry a QR payment code (no payment_code element); take a card",
+                ));
+            }
+            d.set_text(&mut msg, "payment_code", code.expose())?;
+            d.set_text(&mut msg, "pos_entry_mode", &EntryMode::Scanned.code(false))?;
+        }
         if let Some(a) = amount {
             d.set_number(&mut msg, "amount", a)?;
         }
@@ -1115,7 +1158,17 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             processing_code: d.get_text(&msg, "processing_code").map(str::to_string),
             amount,
             currency: self.config.currency.numeric,
-            pan_masked: card.as_ref().map(|c| c.pan.masked()),
+            // A QR payment's void or refund shows the original's masked code.
+            pan_masked: match (&card, &req.payment_code) {
+                (Some(c), _) => Some(c.pan.masked()),
+                (None, Some(code)) => Some(code.masked()),
+                (None, None) => original.as_ref().and_then(|o| o.pan_masked.clone()),
+            },
+            wallet: req
+                .payment_code
+                .as_ref()
+                .map(PaymentCode::wallet)
+                .or_else(|| original.as_ref().and_then(|o| o.wallet)),
             card_sealed,
             status: Status::Sending,
             response_code: None,
@@ -1188,7 +1241,11 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             }
             Reply::NotSent(e) => {
                 self.state.pending.retain(|p| p.entry != entry_id);
-                let offline = self.offline_refusal(kind, amount.unwrap_or(0), req.pin.is_some());
+                let offline = if req.payment_code.is_some() {
+                    Some("a QR code payment needs the wallet's answer through the host".into())
+                } else {
+                    self.offline_refusal(kind, amount.unwrap_or(0), req.pin.is_some())
+                };
                 if self.config.offline.is_some() && offline.is_none() {
                     self.approve_offline(entry_id, &msg, stan)?;
                     return Ok(self.outcome(entry_id, None, None));
@@ -1313,7 +1370,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         d.set_text(&mut m, "auth_code", &auth_code)?;
         m.remove(64);
         m.remove(128);
-        for card_data in ["pin_block", "track2", "icc_data", "pan", "expiry"] {
+        for card_data in CARD_DATA {
             d.clear_element(&mut m, card_data);
         }
         let item = PendingItem {
@@ -1351,7 +1408,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         let mut r = request.clone();
         r.set_mti(&rules.mti)
             .map_err(|e| self.dialect_err(e.to_string()))?;
-        for card_data in ["pin_block", "track2", "icc_data", "pan", "expiry"] {
+        for card_data in CARD_DATA {
             d.clear_element(&mut r, card_data);
         }
         let request_stan = d
@@ -1402,7 +1459,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
         let mut r = request.clone();
         r.remove(64);
         r.remove(128);
-        for card_data in ["pin_block", "track2", "icc_data", "pan", "expiry"] {
+        for card_data in CARD_DATA {
             self.dialect.clear_element(&mut r, card_data);
         }
         let wire = self.dialect.encode(&r)?;
@@ -1482,6 +1539,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
                 amount: None,
                 currency: self.config.currency.alpha.into(),
                 pan: None,
+                wallet: None,
                 balance: None,
                 original_rrn: None,
                 reversal,
@@ -1534,6 +1592,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             amount: e.amount.map(|a| self.fmt_amount(a)),
             currency: self.config.currency.alpha.into(),
             pan: e.pan_masked.clone(),
+            wallet: e.wallet,
             balance,
             original_rrn: e.original.as_ref().map(|o| o.rrn.clone()),
             reversal,

@@ -59,6 +59,7 @@ pub const ELEMENTS: &[&str] = &[
     "pin_block",
     "security_info",
     "icc_data",
+    "payment_code",
     "msg_type_code",
     "batch_number",
     "network_mgmt_code",
@@ -312,6 +313,9 @@ pub enum Outcome {
     /// The terminal id is not registered with the host, or does not match
     /// the terminal's certificate.
     UnknownTerminal,
+    /// A wallet payment code the wallet does not accept: unknown, expired
+    /// or already used.
+    InvalidPaymentCode,
 }
 
 /// How the reversal of an unanswered request is coded.
