@@ -33,6 +33,17 @@
 //! (`till_hal::reader::virtual_emv`), which are personalised from the same
 //! file; the host uses it to verify the cards' ARQCs (see `docs/emv.md`).
 //!
+//! Wallet accounts pay for QR code payments (a customer's 付款码, see
+//! `till_pay::qr`). One account per wallet; every well-formed payment code
+//! of that wallet pays from it, each code once:
+//!
+//! ```toml
+//! [[wallet]]
+//! name = "wechat"               # id used in the ledger
+//! wallet = "wechat-pay"         # wechat-pay | alipay | union-pay
+//! balance = "2000.00"
+//! ```
+//!
 //! Only the static description lives here; balances, holds and PIN try
 //! counters change as the host runs and live in [`crate::host`].
 
@@ -44,6 +55,7 @@ use till_pay::card::{Expiry, Pan};
 use till_pay::crypto::{KeyScheme, Pin, SecretKey};
 use till_pay::emv::issuer::{CardKey, CryptogramVersion};
 use till_pay::money::{Amount, Currency};
+use till_pay::qr::Wallet;
 
 /// The card file shipped with the simulator, used when no `--cards` is given.
 pub const BUNDLED_CARDS: &str = include_str!("../cards.toml");
@@ -249,11 +261,24 @@ impl fmt::Debug for Card {
     }
 }
 
-/// The cards of one card file, in file order.
+/// A wallet's customer account: what QR code payments of that wallet pay
+/// from.
+#[derive(Debug, Clone)]
+pub struct WalletAccount {
+    /// The id the ledger shows.
+    pub name: String,
+    /// The wallet whose payment codes pay from it.
+    pub wallet: Wallet,
+    /// Balance when the host starts.
+    pub opening_balance: Amount,
+}
+
+/// The cards and wallet accounts of one card file, in file order.
 #[derive(Debug, Clone)]
 pub struct CardDb {
     currency: Currency,
     cards: Vec<Card>,
+    wallets: Vec<WalletAccount>,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +288,16 @@ struct CardFile {
     currency: String,
     #[serde(default)]
     card: Vec<CardEntry>,
+    #[serde(default)]
+    wallet: Vec<WalletEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WalletEntry {
+    name: String,
+    wallet: Wallet,
+    balance: String,
 }
 
 fn default_currency() -> String {
@@ -366,7 +401,57 @@ impl CardDb {
             }
             cards.push(card);
         }
-        Ok(CardDb { currency, cards })
+        let mut wallets: Vec<WalletAccount> = Vec::with_capacity(file.wallet.len());
+        for (index, entry) in file.wallet.into_iter().enumerate() {
+            let name = entry.name.trim().to_string();
+            let fail = |reason: String| CardsError::Card {
+                origin: origin.to_string(),
+                card: if name.is_empty() {
+                    format!("wallet #{}", index + 1)
+                } else {
+                    name.clone()
+                },
+                reason,
+            };
+            if name.is_empty() || name.chars().any(|c| c.is_control()) {
+                return Err(fail(
+                    "name must be a non-empty line of text, e.g. \"wechat\"".into(),
+                ));
+            }
+            if cards.iter().any(|c| c.name == name) || wallets.iter().any(|w| w.name == name) {
+                return Err(fail(
+                    "the name is also used by an earlier card or wallet".into(),
+                ));
+            }
+            if let Some(other) = wallets.iter().find(|w| w.wallet == entry.wallet) {
+                return Err(fail(format!(
+                    "{} already has an account ({:?}); one account per wallet",
+                    entry.wallet, other.name
+                )));
+            }
+            let opening_balance = Amount::parse(&entry.balance, currency)
+                .map_err(|e| fail(format!("balance: {e}")))?;
+            wallets.push(WalletAccount {
+                name,
+                wallet: entry.wallet,
+                opening_balance,
+            });
+        }
+        Ok(CardDb {
+            currency,
+            cards,
+            wallets,
+        })
+    }
+
+    /// All wallet accounts, in file order.
+    pub fn wallets(&self) -> &[WalletAccount] {
+        &self.wallets
+    }
+
+    /// The position of the account of this wallet, if the file has one.
+    pub fn find_wallet(&self, wallet: Wallet) -> Option<usize> {
+        self.wallets.iter().position(|w| w.wallet == wallet)
     }
 
     /// The host currency: of every balance, and the only one accepted.

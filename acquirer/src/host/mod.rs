@@ -353,6 +353,8 @@ pub struct Host {
     by_rrn: HashMap<String, usize>,
     /// The highest chip transaction counter (ATC) seen per card.
     atcs: HashMap<usize, u16>,
+    /// Payment codes that paid: each pays once, as a wallet would have it.
+    used_codes: HashSet<String>,
     rrns: RrnSource,
     /// Whether ledger records carry the masked request and answer (costly;
     /// pointless when no ledger is written).
@@ -380,11 +382,14 @@ impl Host {
                 })?;
             masters.insert(terminal.clone(), key);
         }
+        // Cards first, then wallet accounts (see `wallet_account`).
         let accounts = cards
             .cards()
             .iter()
-            .map(|c| Account {
-                balance: c.opening_balance,
+            .map(|c| c.opening_balance)
+            .chain(cards.wallets().iter().map(|w| w.opening_balance))
+            .map(|balance| Account {
+                balance,
                 held: Amount(0),
                 wrong_pins: 0,
             })
@@ -399,6 +404,7 @@ impl Host {
             txns: Vec::new(),
             by_rrn: HashMap::new(),
             atcs: HashMap::new(),
+            used_codes: HashSet::new(),
             rrns: RrnSource::new(),
             record_messages: true,
         })
@@ -420,10 +426,23 @@ impl Host {
         &self.cards
     }
 
-    /// The current state of the card named `name`.
+    /// The current state of the card or wallet account named `name`.
     pub fn account(&self, name: &str) -> Option<Account> {
-        let i = self.cards.cards().iter().position(|c| c.name == name)?;
+        let i = match self.cards.cards().iter().position(|c| c.name == name) {
+            Some(i) => i,
+            None => self.wallet_account(self.cards.wallets().iter().position(|w| w.name == name)?),
+        };
         self.accounts.get(i).copied()
+    }
+
+    /// The account index of the card file's `i`th wallet account.
+    fn wallet_account(&self, i: usize) -> usize {
+        self.cards.cards().len() + i
+    }
+
+    /// Whether account `i` is a wallet's (not a card's).
+    fn is_wallet(&self, i: usize) -> bool {
+        i >= self.cards.cards().len()
     }
 
     /// The batch the host has open for a terminal it has seen.
@@ -487,6 +506,13 @@ impl Host {
             .as_deref()
             .and_then(|p| self.cards.find(p))
             .map(|i| self.cards.cards()[i].name.clone());
+        if let Some(code) = d.get_text(&req, "payment_code") {
+            let code = code.trim();
+            record.pan = Some(till_pay::qr::mask_code(code));
+            record.card = till_pay::qr::Wallet::of(code)
+                .and_then(|w| self.cards.find_wallet(w))
+                .map(|i| self.cards.wallets()[i].name.clone());
+        }
         record.amount = d.get_number(&req, "amount").and_then(Result::ok);
         if self.record_messages {
             record.request = Some(d.describe(&req, Masking::Masked));

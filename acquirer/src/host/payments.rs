@@ -8,6 +8,7 @@ use till_pay::crypto::pinblock;
 use till_pay::emv::issuer::{CardKey, IccRequest, IssuerError};
 use till_pay::iso8583::{Message, Outcome, TxnKind};
 use till_pay::money::{Amount, Currency};
+use till_pay::qr::PaymentCode;
 use till_pay::security::WorkingKeys;
 
 use super::{Approval, Decision, Host, PIN_TRIES, Refusal, Step, Txn, reference, request_pan};
@@ -50,6 +51,9 @@ impl Host {
     ) -> Decision {
         let mut draft = Draft::default();
         let step = match kind {
+            TxnKind::Sale if self.dialect.get_text(req, "payment_code").is_some() => {
+                self.qr_sale(&mut draft, req)
+            }
             TxnKind::Sale => self.sale(&mut draft, req, keys, now),
             TxnKind::Balance => self.balance(&mut draft, req, keys, now, ans),
             TxnKind::Preauth => self.preauth(&mut draft, req, keys, now),
@@ -183,7 +187,7 @@ impl Host {
     fn completion(&mut self, draft: &mut Draft, terminal: &str, req: &Message) -> Step<Approval> {
         let amount = self.positive_amount(draft, req)?;
         let card = self.card(draft, req)?;
-        let o = self.original(draft, terminal, card, req)?;
+        let o = self.original(draft, terminal, Some(card), req)?;
         let hold = self.open_hold(o)?;
         if u128::from(amount.0) * 100 > u128::from(hold.0) * COMPLETION_PERCENT {
             return Err(Refusal::new(
@@ -214,7 +218,7 @@ impl Host {
     fn preauth_void(&mut self, draft: &mut Draft, terminal: &str, req: &Message) -> Step<Approval> {
         let amount = self.amount(draft, req)?;
         let card = self.card(draft, req)?;
-        let o = self.original(draft, terminal, card, req)?;
+        let o = self.original(draft, terminal, Some(card), req)?;
         let hold = self.open_hold(o)?;
         if amount != hold {
             return Err(Refusal::new(
@@ -256,8 +260,7 @@ impl Host {
         req: &Message,
     ) -> Step<Approval> {
         let amount = self.amount(draft, req)?;
-        let card = self.card(draft, req)?;
-        let o = self.original(draft, terminal, card, req)?;
+        let (card, o) = self.payer_and_original(draft, terminal, req)?;
         let target = if kind == TxnKind::Void {
             TxnKind::Sale
         } else {
@@ -299,8 +302,7 @@ impl Host {
 
     fn refund(&mut self, draft: &mut Draft, terminal: &str, req: &Message) -> Step<Approval> {
         let amount = self.positive_amount(draft, req)?;
-        let card = self.card(draft, req)?;
-        let o = self.original(draft, terminal, card, req)?;
+        let (card, o) = self.payer_and_original(draft, terminal, req)?;
         let orig = &self.txns[o];
         let refuse = |why: &str| Err(Refusal::new(Outcome::InvalidTransaction, why));
         if !matches!(
@@ -383,6 +385,63 @@ impl Host {
         })?;
         draft.card = Some(card);
         Ok(card)
+    }
+
+    /// The account a void or refund pays back and its original: the card
+    /// the request names, or, for a QR code payment's original (whose
+    /// void or refund carries no card and no code), the wallet it paid
+    /// from.
+    fn payer_and_original(
+        &self,
+        draft: &mut Draft,
+        terminal: &str,
+        req: &Message,
+    ) -> Step<(usize, usize)> {
+        if request_pan(&self.dialect, req).is_some() {
+            let card = self.card(draft, req)?;
+            let o = self.original(draft, terminal, Some(card), req)?;
+            return Ok((card, o));
+        }
+        let o = self.original(draft, terminal, None, req)?;
+        let payer = self.txns[o]
+            .card
+            .filter(|&a| self.is_wallet(a))
+            .ok_or_else(|| {
+                Refusal::new(Outcome::FormatError, "the request carries no card number")
+            })?;
+        draft.card = Some(payer);
+        Ok((payer, o))
+    }
+
+    /// A QR code payment: the wallet (by the code's length and prefix)
+    /// pays if it has an account here, the code was not used before and
+    /// the account has the money. A code pays once.
+    fn qr_sale(&mut self, draft: &mut Draft, req: &Message) -> Step<Approval> {
+        let amount = self.positive_amount(draft, req)?;
+        let scan = self.dialect.get_text(req, "payment_code").unwrap_or("");
+        let code = PaymentCode::parse(scan)
+            .map_err(|e| Refusal::new(Outcome::InvalidPaymentCode, e.to_string()))?;
+        let wallet = self.cards.find_wallet(code.wallet()).ok_or_else(|| {
+            Refusal::new(
+                Outcome::InvalidPaymentCode,
+                format!(
+                    "{} is not accepted here (no account in the card file)",
+                    code.wallet()
+                ),
+            )
+        })?;
+        let account = self.wallet_account(wallet);
+        draft.card = Some(account);
+        if self.used_codes.contains(code.expose()) {
+            return Err(Refusal::new(
+                Outcome::InvalidPaymentCode,
+                format!("payment code {code} was already used"),
+            ));
+        }
+        self.check_funds(account, amount)?;
+        self.used_codes.insert(code.expose().to_string());
+        self.debit(account, amount);
+        Ok(Approval::new(Effect::Debit))
     }
 
     /// Issuer status and expiry.
@@ -594,12 +653,12 @@ impl Host {
     }
 
     /// The original a completion, void or refund refers to, by RRN; it must
-    /// be the same terminal's and the same card's.
+    /// be the same terminal's and, when a card is given, the same card's.
     fn original(
         &self,
         draft: &mut Draft,
         terminal: &str,
-        card: usize,
+        card: Option<usize>,
         req: &Message,
     ) -> Step<usize> {
         let rrn = self
@@ -620,7 +679,7 @@ impl Host {
             return not_found();
         };
         let orig = &self.txns[o];
-        if orig.terminal != terminal || orig.card != Some(card) {
+        if orig.terminal != terminal || card.is_some_and(|c| orig.card != Some(c)) {
             return not_found();
         }
         draft.original = Some(o);

@@ -1507,3 +1507,176 @@ mod chip {
         assert!(reply.record.note.clone().unwrap().contains("no chip keys"));
     }
 }
+
+mod qr {
+    use super::*;
+
+    const WECHAT: &str = "134567890123456789";
+    const WECHAT_2: &str = "101234567890123456";
+    const ALIPAY: &str = "284567890123456789";
+    const QUICKPASS: &str = "6212345678901234567";
+
+    impl Rig {
+        /// A QR code payment as the terminal sends it: the code, entry mode
+        /// 03, no card, no PIN.
+        fn qr_request(&mut self, code: &str, amount: u64) -> Message {
+            let mut m = self.request(TxnKind::Sale);
+            let d = &self.dialect;
+            d.set_text(&mut m, "payment_code", code).unwrap();
+            d.set_text(&mut m, "pos_entry_mode", "032").unwrap();
+            d.set_number(&mut m, "amount", amount).unwrap();
+            d.set_text(&mut m, "currency", "156").unwrap();
+            m
+        }
+
+        /// A void or refund of a QR payment: the original's RRN, no card.
+        fn referring_qr(&mut self, kind: TxnKind, amount: u64, original: &Reply) -> Message {
+            let mut m = self.request(kind);
+            let d = &self.dialect;
+            d.set_number(&mut m, "amount", amount).unwrap();
+            d.set_text(&mut m, "currency", "156").unwrap();
+            let rrn = original.text(self, "rrn").expect("the original has an RRN");
+            d.set_text(&mut m, "rrn", &rrn).unwrap();
+            m
+        }
+    }
+
+    fn assert_no_code(record: &LedgerRecord) {
+        let line = serde_json::to_string(record).unwrap();
+        for code in [WECHAT, WECHAT_2, ALIPAY, QUICKPASS] {
+            assert!(
+                !line.contains(code),
+                "full payment code in the ledger: {line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_payment_code_pays_once_from_its_wallet() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            let start = rig.balance_of("wechat");
+            let m = rig.qr_request(WECHAT, 2500);
+            let paid = rig.send(m);
+            assert_eq!(
+                paid.code,
+                rig.code(Outcome::Approved),
+                "{name}: {:?}",
+                paid.record.note
+            );
+            assert_eq!(paid.mac, MacCheck::Valid);
+            assert!(paid.text(&rig, "rrn").is_some() && paid.text(&rig, "auth_code").is_some());
+            assert_eq!(rig.balance_of("wechat"), start - 2500);
+            assert_eq!(paid.record.card.as_deref(), Some("wechat"));
+            assert_eq!(paid.record.pan.as_deref(), Some("13************6789"));
+            assert_no_code(&paid.record);
+            // The same code again: refused, nothing taken.
+            let m = rig.qr_request(WECHAT, 100);
+            let again = rig.send(m);
+            assert_eq!(again.code, "Q1", "{name}");
+            assert_eq!(rig.code(Outcome::InvalidPaymentCode), "Q1");
+            assert!(
+                again
+                    .record
+                    .note
+                    .as_deref()
+                    .unwrap()
+                    .contains("already used")
+            );
+            assert_eq!(rig.balance_of("wechat"), start - 2500);
+            // A wallet with no account here, and not enough in one.
+            let m = rig.qr_request(ALIPAY, 100);
+            let alipay = rig.send(m);
+            assert_eq!(alipay.code, "Q1", "{name}");
+            assert_eq!(alipay.record.card, None);
+            assert_no_code(&alipay.record);
+            let m = rig.qr_request(QUICKPASS, 30_001);
+            assert_eq!(rig.send(m).code, rig.code(Outcome::InsufficientFunds));
+            // Declined for funds, the code was not used up.
+            let m = rig.qr_request(QUICKPASS, 30_000);
+            assert_eq!(rig.send(m).code, rig.code(Outcome::Approved), "{name}");
+            // Digits that are no wallet's code.
+            let m = rig.qr_request("9912345678", 100);
+            assert_eq!(rig.send(m).code, "Q1");
+            let totals = rig.host.totals(TERMINAL, rig.batch);
+            assert_eq!((totals.debit_count, totals.debit_amount), (2, 32_500));
+        }
+    }
+
+    #[test]
+    fn voids_refunds_and_reversals_pay_the_wallet_back() {
+        for name in DIALECTS {
+            let mut rig = Rig::signed_in(name);
+            let start = rig.balance_of("wechat");
+            let m = rig.qr_request(WECHAT, 2500);
+            let sale = rig.send(m);
+            let m = rig.referring_qr(TxnKind::Void, 2500, &sale);
+            let void = rig.send(m);
+            assert_eq!(
+                void.code,
+                rig.code(Outcome::Approved),
+                "{name}: {:?}",
+                void.record.note
+            );
+            assert_eq!(void.record.effect, Some(Effect::Credit));
+            assert_eq!(rig.balance_of("wechat"), start);
+
+            let m = rig.qr_request(WECHAT_2, 1000);
+            let sale = rig.send(m);
+            let m = rig.referring_qr(TxnKind::Refund, 400, &sale);
+            assert_eq!(rig.send(m).code, rig.code(Outcome::Approved), "{name}");
+            assert_eq!(rig.balance_of("wechat"), start - 600);
+            let m = rig.referring_qr(TxnKind::Refund, 601, &sale);
+            assert_eq!(rig.send(m).code, rig.code(Outcome::InvalidAmount));
+            // A card sale's void without the card is still refused.
+            let card_sale = rig.sale(CUP_OK, 500, Some("123456"));
+            let m = rig.referring_qr(TxnKind::Void, 500, &card_sale);
+            assert_eq!(rig.send(m).code, rig.code(Outcome::FormatError), "{name}");
+
+            // An unanswered QR payment reversed: the wallet gets it back.
+            let m = rig.qr_request(QUICKPASS, 700);
+            let before = rig.balance_of("quickpass");
+            rig.send(m.clone());
+            let mut rev = rig.reversal_of(&m, false, None);
+            rig.dialect.clear_element(&mut rev, "payment_code");
+            let r = rig.send(rev);
+            assert_eq!(
+                r.record.effect,
+                Some(Effect::Reversed),
+                "{name}: {:?}",
+                r.record.note
+            );
+            assert_eq!(rig.balance_of("quickpass"), before);
+        }
+    }
+
+    #[test]
+    fn a_wallet_file_is_checked() {
+        let base = "currency = \"CNY\"\n";
+        let bad = [
+            (
+                "[[wallet]]\nname = \"w\"\nwallet = \"paypal\"\nbalance = \"1.00\"\n",
+                "expected one of `wechat-pay`",
+            ),
+            (
+                "[[wallet]]\nname = \"a\"\nwallet = \"alipay\"\nbalance = \"1.00\"\n[[wallet]]\nname = \"b\"\nwallet = \"alipay\"\nbalance = \"1.00\"\n",
+                "one account per wallet",
+            ),
+            (
+                "[[wallet]]\nname = \"\"\nwallet = \"alipay\"\nbalance = \"1.00\"\n",
+                "name",
+            ),
+            (
+                "[[wallet]]\nname = \"a\"\nwallet = \"alipay\"\nbalance = \"x\"\n",
+                "balance",
+            ),
+        ];
+        for (text, says) in bad {
+            let e = CardDb::from_toml("test", &format!("{base}{text}")).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let db = CardDb::bundled().unwrap();
+        assert_eq!(db.wallets().len(), 2);
+        assert_eq!(db.find_wallet(till_pay::qr::Wallet::Alipay), None);
+    }
+}
