@@ -228,12 +228,126 @@ flows! {
         ));
     }
 
-    fn qr_payment_says_it_is_not_set_up(t) {
+    fn a_qr_payment_is_scanned_sent_printed_masked_and_voided(t) {
+        t.login("zhang", "222222");
+        t.sale_to_method("25.00");
+        t.click("MethodScreen::qr");
+        t.wait_screen(Screen::Scan);
+        assert!(t.says("Scan the customer's payment code"));
+        t.click_label("code:WeChat Pay");
+        t.wait_screen(Screen::Confirm);
+        let shown = t.text(|t| t.get_card());
+        assert!(shown.starts_with("13") && shown.contains("****"), "{shown}");
+        // Wallet names come from the engine in the screen's language.
+        let wallet = if t.till(|t| t.get_lang()) == "zh_CN" {
+            "微信支付"
+        } else {
+            "WeChat Pay"
+        };
+        assert_eq!(t.text(|t| t.get_card_label()), wallet);
+        assert!(
+            t.shows(&format!("{wallet}  {shown}")),
+            "wallet and masked code on the confirm screen"
+        );
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        t.assert_approved();
+        t.shows_reason();
+        let rrn = t.text(|t| t.get_rrn());
+        assert_eq!(t.text(|t| t.get_card_label()), wallet);
+        t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+        t.click("ResultScreen::merchant-copy");
+        t.wait("the merchant copy", |d| !d.till(|t| t.get_printing()));
+        let receipts = t.receipts();
+        assert_eq!(receipts.len(), 2);
+        for r in &receipts {
+            assert!(r.contains(&rrn) && r.contains("CNY25.00"), "{r}");
+            assert!(r.contains("付款方式PAIDBY") && r.contains("微信支付WeChatPay"), "{r}");
+            assert!(r.contains(&shown), "masked code printed: {r}");
+            let longest_digits = r
+                .split(|c: char| !c.is_ascii_digit())
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
+            assert!(longest_digits < 18, "a full payment code printed: {r}");
+        }
+        t.click("ResultScreen::done");
+        // Void by reference: no card, no code.
+        t.click("HomeScreen::void");
+        t.wait_screen(Screen::Pick);
+        t.wait("the sale", |d| d.till(|t| t.get_history().row_count() == 1));
+        t.click_label(&t.choose(&rrn));
+        t.wait_screen(Screen::Confirm);
+        t.click("ConfirmScreen::confirm");
+        t.wait_screen(Screen::Result);
+        t.assert_approved();
+        assert_eq!(t.text(|t| t.get_card()), shown);
+        assert_eq!(t.text(|t| t.get_card_label()), wallet);
+        t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+        t.click("ResultScreen::done");
+        t.wait_screen(Screen::Home);
+    }
+
+    fn a_used_or_refused_payment_code_is_declined_with_what_to_do(t) {
+        t.login("li", "111111");
+        for (code, approved) in [
+            ("WeChat Pay", true),
+            ("used code", false),
+            ("Alipay", false),
+            ("QuickPass", false),
+        ] {
+            t.sale_to_method(if code == "QuickPass" { "300.01" } else { "9.00" });
+            t.click("MethodScreen::qr");
+            t.wait_screen(Screen::Scan);
+            t.click_label(&format!("code:{code}"));
+            t.wait_screen(Screen::Confirm);
+            t.click("ConfirmScreen::confirm");
+            t.display.pump();
+            if t.screen() == Screen::Confirm {
+                t.click("ConfirmScreen::confirm");
+            }
+            t.wait_screen(Screen::Result);
+            assert_eq!(t.till(|t| t.get_approved()), approved, "{code}");
+            let reason = t.shows_reason();
+            if !approved {
+                assert!(!t.till(|t| t.get_pin_retry()), "{code}: no PIN to retry");
+                let action = t.text(|t| t.get_action_en());
+                if code == "QuickPass" {
+                    let en = t.text(|t| t.get_reason_en()).to_lowercase();
+                    assert!(en.contains("insufficient"), "{code}: {en} ({reason})");
+                } else {
+                    assert!(action.contains("refresh the payment code"), "{code}: {action}");
+                }
+            }
+            t.wait("the receipt", |d| !d.till(|t| t.get_printing()));
+            t.click("ResultScreen::done");
+            t.wait_screen(Screen::Home);
+        }
+    }
+
+    fn no_payment_code_within_the_wait_times_out_and_cancel_goes_home(t) {
         t.login("li", "111111");
         t.sale_to_method("5.00");
         t.click("MethodScreen::qr");
+        t.wait_screen(Screen::Scan);
+        t.click("ScanScreen::cancel");
+        t.wait_screen(Screen::Home);
+        t.sale_to_method("5.00");
+        t.click("MethodScreen::qr");
+        t.wait_screen(Screen::Scan);
+        assert_eq!(t.till(|t| t.get_tap_seconds_left()), 30);
+        t.advance(Duration::from_secs(10));
+        assert!(t.says_with(
+            "WeChat Pay, Alipay or UnionPay QuickPass · waiting {} more seconds",
+            &["20"]
+        ));
+        t.advance(Duration::from_secs(21));
         t.wait_screen(Screen::Notice);
-        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::QrNotEnabled);
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::ScanTimeout);
+        assert!(t.says("No payment code was scanned in time"));
+        // A code scanned after the timeout is not taken.
+        t.click("NoticeScreen::ok");
+        t.wait_screen(Screen::Home);
     }
 
     fn a_cashiers_void_needs_a_supervisors_password(t) {

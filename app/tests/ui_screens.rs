@@ -165,6 +165,26 @@ fn fixtures() -> Vec<Fixture> {
             ])));
             t.set_screen(Screen::Tap);
         }),
+        ("scan", "en", (800, 480), |t| {
+            t.set_txn(TxnType::Sale);
+            t.set_amount("CNY 25.00".into());
+            t.set_tap_seconds_left(27);
+            t.set_simulator(true);
+            t.set_sim_codes(ModelRc::new(VecModel::from(vec![
+                "WeChat Pay".into(),
+                "Alipay".into(),
+                "QuickPass".into(),
+                "used code".into(),
+            ])));
+            t.set_screen(Screen::Scan);
+        }),
+        ("scan-zh", "zh_CN", (800, 480), |t| {
+            t.set_txn(TxnType::Sale);
+            t.set_amount("CNY 25.00".into());
+            t.set_tap_seconds_left(12);
+            t.set_scan_problem("swipe".into());
+            t.set_screen(Screen::Scan);
+        }),
         ("pin", "en", (800, 480), |t| {
             t.set_txn(TxnType::Sale);
             t.set_amount("CNY 88.00".into());
@@ -418,6 +438,8 @@ fn ui_text_has_glyphs() {
         .collect();
     text.extend(tr_strings());
     text.push_str("0123456789.,:;-+*/()[]@#%&¥€£●✓×←–—…·简体中文English");
+    // Wallet names the engine gives in Chinese (`till_pay::qr::Wallet::name_zh`).
+    text.push_str("微信支付支付宝云闪付");
     let mut missing: Vec<char> = text
         .chars()
         .filter(|c| !c.is_whitespace() && font.glyph_id(*c).0 == 0)

@@ -44,7 +44,8 @@ use till_pay::money::Amount;
 use operators::{LoginError, Operators, Role as OpRole};
 use platform::Clock;
 use settings::{Settings, SettingsError};
-use worker::{CardProblem, Job, Reply, Setup, Worker};
+use till_pay::qr::PaymentCode;
+use worker::{CardProblem, Job, Reply, ScanProblem, Setup, Worker};
 
 slint::include_modules!();
 
@@ -94,6 +95,10 @@ struct Flow {
     approved_by: Option<String>,
     method_chosen: bool,
     pin_done: bool,
+    /// The customer pays with a wallet's payment code (QR), not a card.
+    qr: bool,
+    /// The payment code scanned, until it is sent.
+    code: Option<PaymentCode>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -183,6 +188,8 @@ impl Flow {
             approved_by: None,
             method_chosen: false,
             pin_done: false,
+            qr: false,
+            code: None,
         }
     }
     fn needs_amount(&self) -> bool {
@@ -307,6 +314,12 @@ impl Controller {
         t.set_version(VERSION.into());
         t.set_terminal_id(self.terminal_id.clone().into());
         t.set_simulator(self.simulator);
+        t.set_sim_codes(ModelRc::new(VecModel::from(
+            worker::sim_code_names()
+                .into_iter()
+                .map(SharedString::from)
+                .collect::<Vec<_>>(),
+        )));
         t.set_sim_cards(ModelRc::new(VecModel::from(
             worker::sim_card_names()
                 .into_iter()
@@ -333,11 +346,9 @@ impl Controller {
         on!(on_continue_boot, |c| c.set_screen(Screen::Login));
         on!(on_sign_in, |c| c.sign_in());
         on!(on_choose_card_method, |c| c.to_tap());
-        on!(on_choose_qr_method, |c| c.notice(
-            NoticeKind::QrNotEnabled,
-            "",
-            ""
-        ));
+        on!(on_choose_qr_method, |c| c.to_scan());
+        on!(on_present_sim_code, |c, name| c
+            .read_scan(Some(name.to_string())));
         on!(on_present_sim_card, |c, name| c
             .read_card(Some(name.to_string())));
         on!(on_cancel, |c| c.cancel());
@@ -792,9 +803,11 @@ impl Controller {
             Screen::Amount
         } else if f.kind == TxnType::Sale && !f.method_chosen {
             Screen::Method
-        } else if f.needs_card() && f.card.is_none() {
+        } else if f.qr && f.code.is_none() {
+            Screen::Scan
+        } else if f.needs_card() && !f.qr && f.card.is_none() {
             Screen::Tap
-        } else if f.needs_card() && !f.pin_done {
+        } else if f.needs_card() && !f.qr && !f.pin_done {
             Screen::Pin
         } else if f.kind != TxnType::Balance
             && (f.confirmations == 0
@@ -825,6 +838,7 @@ impl Controller {
                 self.worker.send(Job::History);
             }
             Screen::Tap => return self.to_tap(),
+            Screen::Scan => return self.to_scan(),
             Screen::Pin => {
                 self.state.borrow_mut().pin = Some(PinEntry::new(PinPolicy::default()));
                 let c = self.weak();
@@ -891,6 +905,53 @@ impl Controller {
         });
     }
 
+    /// Waits for the customer's payment code at the scanner, with the
+    /// card wait's timeout and cancel.
+    fn to_scan(&self) {
+        if !self.takes_qr() {
+            return self.notice(NoticeKind::QrNotEnabled, "", "");
+        }
+        let wait = self.settings.borrow().card_wait();
+        {
+            let mut st = self.state.borrow_mut();
+            st.waiting_until = Some(self.now() + wait);
+            if let Some(f) = st.flow.as_mut() {
+                f.method_chosen = true;
+                f.qr = true;
+                f.code = None;
+            }
+        }
+        if !self.simulator {
+            self.worker.send(Job::ReadScan { sim_code: None });
+        }
+        let c = self.weak();
+        self.deadline
+            .start(slint::TimerMode::SingleShot, wait, move || {
+                if let Some(c) = c.upgrade() {
+                    c.worker.cancel_card();
+                    c.notice(NoticeKind::ScanTimeout, "", "");
+                }
+            });
+        self.with(|t| {
+            t.set_scan_problem("".into());
+            t.set_tap_seconds_left(wait.as_secs() as i32);
+            t.set_screen(Screen::Scan);
+        });
+    }
+
+    /// Whether the host's dialect carries payment codes.
+    fn takes_qr(&self) -> bool {
+        till_pay::iso8583::Dialect::load(&self.settings.borrow().dialect)
+            .is_ok_and(|d| d.profile.element("payment_code").is_some())
+    }
+
+    fn read_scan(&self, sim_code: Option<String>) {
+        if self.screen() != Screen::Scan {
+            return;
+        }
+        self.worker.send(Job::ReadScan { sim_code });
+    }
+
     fn read_card(&self, virtual_card: Option<String>) {
         if self.screen() != Screen::Tap {
             return;
@@ -913,7 +974,7 @@ impl Controller {
 
     fn cancel(&self) {
         match self.screen() {
-            Screen::Tap => {
+            Screen::Tap | Screen::Scan => {
                 self.worker.cancel_card();
                 self.home();
             }
@@ -936,6 +997,7 @@ impl Controller {
         let mut req = TxnRequest::new(engine_kind(f.kind));
         req.amount = f.amount;
         req.card = f.card.as_deref().map(CardInput::contactless);
+        req.payment_code = f.code.take();
         req.pin = f.pin.take();
         req.original_rrn = f.original.as_ref().and_then(|o| o.rrn.clone());
         req.confirmed = f.confirmations >= 2;
@@ -1407,6 +1469,40 @@ impl Controller {
                     Err(CardProblem::Unreadable) => self.notice(NoticeKind::CardUnreadable, "", ""),
                 }
             }
+            Reply::Scan(result) => {
+                if self.screen() != Screen::Scan {
+                    return; // cancelled or timed out meanwhile
+                }
+                match result {
+                    Ok(code) => {
+                        self.deadline.stop();
+                        self.state.borrow_mut().waiting_until = None;
+                        let (masked, wallet) = (code.masked(), self.wallet_name(code.wallet()));
+                        if let Some(f) = self.state.borrow_mut().flow.as_mut() {
+                            f.code = Some(code);
+                        }
+                        self.with(|t| {
+                            t.set_card(masked.into());
+                            t.set_card_label(wallet.into());
+                        });
+                        self.advance();
+                    }
+                    Err(ScanProblem::Cancelled) => {}
+                    Err(ScanProblem::NotACode { swipe, why }) => {
+                        // Say so and keep waiting for a good code.
+                        tracing::info!(reason = %why, "scan is not a payment code");
+                        let kind = if swipe { "swipe" } else { "other" };
+                        self.with(|t| t.set_scan_problem(kind.into()));
+                        if !self.simulator {
+                            self.worker.send(Job::ReadScan { sim_code: None });
+                        }
+                    }
+                    Err(ScanProblem::Scanner(detail)) => {
+                        self.worker.cancel_card();
+                        self.notice(NoticeKind::ScannerFailed, &detail, "");
+                    }
+                }
+            }
             Reply::Txn(result) => match result {
                 Ok(o) => self.show_result(o),
                 Err(e) => {
@@ -1482,6 +1578,15 @@ impl Controller {
         self.advance();
     }
 
+    /// A wallet's name in the screen's language.
+    fn wallet_name(&self, w: till_pay::qr::Wallet) -> String {
+        if self.settings.borrow().language.starts_with("zh") {
+            w.name_zh().into()
+        } else {
+            w.name().into()
+        }
+    }
+
     fn show_result(&self, o: Box<TxnOutcome>) {
         let retry = {
             let mut st = self.state.borrow_mut();
@@ -1519,6 +1624,12 @@ impl Controller {
                     .into(),
             );
             t.set_card(o.pan.clone().unwrap_or_default().into());
+            t.set_card_label(
+                o.wallet
+                    .map(|w| self.wallet_name(w))
+                    .unwrap_or_default()
+                    .into(),
+            );
             t.set_amount(
                 o.amount
                     .clone()

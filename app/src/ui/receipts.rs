@@ -6,6 +6,7 @@ use till_hal::printer::receipt::{Copy, Receipt, mask_card_number};
 use till_pay::engine::{Entry, SettlementOutcome, TxnOutcome};
 use till_pay::iso8583::TxnKind;
 use till_pay::money::{Amount, Currency};
+use till_pay::qr::Wallet;
 
 use super::settings::Settings;
 
@@ -64,18 +65,19 @@ pub fn for_outcome(
         date_time: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         reference: o.rrn.clone().unwrap_or_default(),
         auth_code: o.auth_code.clone(),
-        extra: vec![
-            ("批次号 BATCH".into(), o.batch.clone()),
-            ("凭证号 TRACE".into(), o.stan.clone()),
-            ("操作员 OPERATOR".into(), operator.to_string()),
-        ]
-        .into_iter()
-        .chain(
-            o.original_rrn
-                .clone()
-                .map(|r| ("原参考号 ORIG REF".to_string(), r)),
-        )
-        .collect(),
+        extra: paid_by(o.wallet)
+            .into_iter()
+            .chain([
+                ("批次号 BATCH".into(), o.batch.clone()),
+                ("凭证号 TRACE".into(), o.stan.clone()),
+                ("操作员 OPERATOR".into(), operator.to_string()),
+            ])
+            .chain(
+                o.original_rrn
+                    .clone()
+                    .map(|r| ("原参考号 ORIG REF".to_string(), r)),
+            )
+            .collect(),
         copy,
         qr: None,
         footer: footer(copy, false),
@@ -98,14 +100,28 @@ pub fn for_entry(e: &Entry, settings: &Settings, terminal_id: &str) -> Receipt {
         date_time: e.at.replace('T', " ").chars().take(19).collect(),
         reference: e.rrn.clone().unwrap_or_default(),
         auth_code: e.auth_code.clone(),
-        extra: vec![
-            ("批次号 BATCH".into(), format!("{:06}", e.batch)),
-            ("凭证号 TRACE".into(), format!("{:06}", e.stan)),
-        ],
+        extra: paid_by(e.wallet)
+            .into_iter()
+            .chain([
+                ("批次号 BATCH".into(), format!("{:06}", e.batch)),
+                ("凭证号 TRACE".into(), format!("{:06}", e.stan)),
+            ])
+            .collect(),
         copy: Copy::Customer,
         qr: None,
         footer: footer(Copy::Customer, true),
     }
+}
+
+/// The wallet line of a QR code payment's receipt (its card number line
+/// shows the masked payment code).
+fn paid_by(wallet: Option<Wallet>) -> Option<(String, String)> {
+    wallet.map(|w| {
+        (
+            "付款方式 PAID BY".to_string(),
+            format!("{} {}", w.name_zh(), w.name()),
+        )
+    })
 }
 
 fn currency_of(e: &Entry, settings: &Settings) -> Currency {

@@ -19,6 +19,7 @@ use till_hal::reader::virtual_emv::bundled_cards;
 use till_hal::reader::{
     ChipVersion, ContactlessReader, Mfrc522Reader, ReaderError, SimulatedReader,
 };
+use till_hal::scanner::{Scan, Scanner};
 use till_hal::selftest::{DeviceReport, Outcome, SelfTestReport};
 use till_pay::emv::{CardRead, Kernel, KernelConfig, Transaction};
 use till_pay::engine::{
@@ -28,6 +29,7 @@ use till_pay::engine::{
 use till_pay::journal::QueueStatus;
 use till_pay::link::{Backoff, TerminalFiles};
 use till_pay::money::Amount;
+use till_pay::qr::PaymentCode;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 
 use super::settings::Settings;
@@ -49,6 +51,12 @@ pub enum Job {
         virtual_card: Option<String>,
         /// The amount, for the card's risk checks.
         amount: Amount,
+    },
+    /// Wait for the customer's payment code at the scanner; `sim_code`
+    /// names one of the simulator's codes (simulated scanner only).
+    ReadScan {
+        /// The simulated code, in simulator mode.
+        sim_code: Option<String>,
     },
     /// Run a transaction.
     Txn(Box<TxnRequest>),
@@ -77,6 +85,25 @@ pub enum CardProblem {
     Unreadable,
 }
 
+/// Why no payment code came from the scanner, as the screens tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanProblem {
+    /// Waiting was cancelled (timeout or the operator).
+    Cancelled,
+    /// Something was scanned that is not a wallet's payment code; the
+    /// screen says so and keeps waiting. `swipe`: it was a card's stripe
+    /// (through a swiper on the same input); `why`: the check's words, for
+    /// the log.
+    NotACode {
+        /// A magnetic stripe, not a code.
+        swipe: bool,
+        /// Why not, in English.
+        why: String,
+    },
+    /// The scanner could not be opened or stopped working.
+    Scanner(String),
+}
+
 /// What the engine thread answers.
 pub enum Reply {
     /// The self-test.
@@ -85,6 +112,8 @@ pub enum Reply {
     SignedIn(Result<SignInOutcome, EngineError>),
     /// The card read.
     Card(Result<Box<CardRead>, CardProblem>),
+    /// A payment code from the scanner.
+    Scan(Result<PaymentCode, ScanProblem>),
     /// A transaction's result.
     Txn(Result<Box<TxnOutcome>, EngineError>),
     /// Settlement's result.
@@ -204,7 +233,7 @@ impl Worker {
 
     /// Queues a job.
     pub fn send(&self, job: Job) {
-        if matches!(job, Job::ReadCard { .. }) {
+        if matches!(job, Job::ReadCard { .. } | Job::ReadScan { .. }) {
             self.cancel_card.store(false, Ordering::SeqCst);
         }
         // The thread only ends when the Worker is dropped.
@@ -289,6 +318,10 @@ async fn run(
     };
     let (mut running, mut engine_error) = start(&setup);
     let mut printer: Option<AnyPrinter> = None;
+    // Opened at the first QR payment and kept: a keyboard-wedge scanner is
+    // grabbed while open, so its keystrokes never reach anything else.
+    let mut scanner: Option<Scanner> = None;
+    let sim_codes = SimCodes::default();
     let mut offline = false;
     let wallet = Wallet::default();
     let mut last_depth = 0;
@@ -319,6 +352,17 @@ async fn run(
                 .await
                 .unwrap_or(Err(CardProblem::Unreadable));
                 reply(Reply::Card(read.map(Box::new)));
+            }
+            Job::ReadScan { sim_code } => {
+                let code = match sim_code {
+                    Some(name) if setup.devices.scanner.simulated => sim_scan(&name, &sim_codes)
+                        .map_err(|why| ScanProblem::NotACode { swipe: false, why }),
+                    _ => read_scan(&setup, &mut scanner, &cancel).await,
+                };
+                if matches!(code, Err(ScanProblem::Scanner(_))) {
+                    scanner = None;
+                }
+                reply(Reply::Scan(code));
             }
             Job::Print(receipts) => {
                 let p = match printer.take() {
@@ -462,6 +506,105 @@ fn problem(e: &till_hal::printer::Error) -> PrintProblem {
     }
 }
 
+/// Waits for one payment code at the scanner, until `cancel` is set.
+async fn read_scan(
+    setup: &Setup,
+    scanner: &mut Option<Scanner>,
+    cancel: &AtomicBool,
+) -> Result<PaymentCode, ScanProblem> {
+    if scanner.is_none() {
+        if setup.devices.scanner.simulated {
+            // The simulated scanner of the device config reads stdin; the
+            // app's simulator has its own buttons instead.
+            return Err(ScanProblem::Scanner(
+                "the scanner is simulated: use the simulator's payment codes".into(),
+            ));
+        }
+        *scanner = Some(
+            till_hal::scanner::open(&setup.devices.scanner)
+                .map_err(|e| ScanProblem::Scanner(e.to_string()))?,
+        );
+    }
+    let Some(sc) = scanner.as_mut() else {
+        return Err(ScanProblem::Scanner("no scanner".into()));
+    };
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(ScanProblem::Cancelled);
+        }
+        match tokio::time::timeout(Duration::from_millis(200), sc.next()).await {
+            Err(_) => continue,
+            Ok(None) => return Err(ScanProblem::Scanner("the scanner stopped".into())),
+            Ok(Some(scan)) => return payment_code_of(scan),
+        }
+    }
+}
+
+/// The payment code in a scan, or why it is none.
+fn payment_code_of(scan: till_hal::scanner::Result<Scan>) -> Result<PaymentCode, ScanProblem> {
+    match scan {
+        Ok(Scan::PaymentCode(c)) => {
+            PaymentCode::parse(&c.code).map_err(|e| ScanProblem::NotACode {
+                swipe: false,
+                why: e.to_string(),
+            })
+        }
+        Ok(Scan::Track2(_)) => Err(ScanProblem::NotACode {
+            swipe: true,
+            why: "a card's magnetic stripe".into(),
+        }),
+        Err(till_hal::scanner::Error::Unrecognised(why)) => Err(ScanProblem::NotACode {
+            swipe: false,
+            why: why.into(),
+        }),
+        Err(e) => Err(ScanProblem::Scanner(e.to_string())),
+    }
+}
+
+/// The simulator's payment codes, by wallet; "used code" is the last code
+/// the simulator handed out, shown again.
+pub const SIM_WECHAT: &str = "WeChat Pay";
+/// Alipay: the bundled acquirer has no Alipay account and refuses it.
+pub const SIM_ALIPAY: &str = "Alipay";
+/// UnionPay QuickPass: the bundled account holds 300.00.
+pub const SIM_QUICKPASS: &str = "QuickPass";
+/// The last code again (a wallet's code pays once).
+pub const SIM_USED_CODE: &str = "used code";
+
+/// The names the simulator offers on the scan screen.
+pub fn sim_code_names() -> Vec<String> {
+    [SIM_WECHAT, SIM_ALIPAY, SIM_QUICKPASS, SIM_USED_CODE]
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+/// The last code the simulator made.
+#[derive(Default)]
+struct SimCodes(StdMutex<Option<String>>);
+
+/// A fresh code of the wallet `name` (random digits after the wallet's
+/// prefix, as a wallet app shows), read as the scanner would read it.
+fn sim_scan(name: &str, codes: &SimCodes) -> Result<PaymentCode, String> {
+    let digits = |prefix: &str, len: usize| {
+        let mut code = prefix.to_string();
+        while code.len() < len {
+            code.push(char::from(b'0' + rand::random_range(0..10u8)));
+        }
+        code
+    };
+    let mut last = codes.0.lock().unwrap_or_else(|p| p.into_inner());
+    let line = match name {
+        SIM_WECHAT => digits("13", 18),
+        SIM_ALIPAY => digits("28", 18),
+        SIM_QUICKPASS => digits("62", 19),
+        SIM_USED_CODE => last.clone().ok_or("no code was scanned yet")?,
+        other => return Err(format!("the simulator has no payment code {other:?}")),
+    };
+    *last = Some(line.clone());
+    payment_code_of(till_hal::scanner::parse(&line)).map_err(|e| format!("{e:?}"))
+}
+
 /// The simulator's pretend gestures besides presenting a good card.
 pub const SIM_REMOVED_EARLY: &str = "pulled away early";
 /// A card that does not answer properly.
@@ -576,4 +719,59 @@ fn read_virtual(name: &str, txn: &Transaction, wallet: &Wallet) -> Result<CardRe
             .insert(name.to_string(), card);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use till_pay::qr::Wallet;
+
+    #[test]
+    fn a_scan_is_a_payment_code_or_says_why_not() {
+        let scan = |line: &str| payment_code_of(till_hal::scanner::parse(line));
+        let code = scan("134567890123456789\r").unwrap();
+        assert_eq!(code.wallet(), Wallet::WechatPay);
+        let swipe = scan(";6222088800000000010=4912101000000?").unwrap_err();
+        assert!(
+            matches!(&swipe, ScanProblem::NotACode { swipe: true, .. }),
+            "{swipe:?}"
+        );
+        let other = scan("https://example.com/pay").unwrap_err();
+        assert!(
+            matches!(&other, ScanProblem::NotACode { swipe: false, why } if why.contains("payment code")),
+            "{other:?}"
+        );
+        let short = scan("1345678").unwrap_err();
+        assert!(
+            matches!(short, ScanProblem::NotACode { swipe: false, .. }),
+            "{short:?}"
+        );
+    }
+
+    #[test]
+    fn the_simulators_codes_are_fresh_and_the_used_one_repeats() {
+        let codes = SimCodes::default();
+        assert!(
+            sim_scan(SIM_USED_CODE, &codes).is_err(),
+            "nothing scanned yet"
+        );
+        let a = sim_scan(SIM_WECHAT, &codes).unwrap();
+        let b = sim_scan(SIM_WECHAT, &codes).unwrap();
+        assert_eq!(a.wallet(), Wallet::WechatPay);
+        assert_ne!(
+            a.expose(),
+            b.expose(),
+            "a wallet shows a new code each time"
+        );
+        assert_eq!(sim_scan(SIM_USED_CODE, &codes).unwrap(), b);
+        assert_eq!(
+            sim_scan(SIM_ALIPAY, &codes).unwrap().wallet(),
+            Wallet::Alipay
+        );
+        assert_eq!(
+            sim_scan(SIM_QUICKPASS, &codes).unwrap().wallet(),
+            Wallet::UnionPay
+        );
+        assert!(sim_scan("PayPal", &codes).is_err());
+    }
 }
