@@ -205,4 +205,21 @@ mod tests {
         assert_eq!(c.last4(), "6789");
         assert_eq!(c.expose(), "134567890123456789");
     }
+
+    proptest::proptest! {
+        /// Whatever a scanner types: a clear error or a code of the wallet
+        /// its digits say, never a panic; shown masked it keeps no more
+        /// than six of its digits.
+        #[test]
+        fn any_scan_parses_or_says_why(line in "[0-9]{0,30}|\\PC{0,40}") {
+            match PaymentCode::parse(&line) {
+                Ok(c) => {
+                    proptest::prop_assert_eq!(Wallet::of(c.expose()), Some(c.wallet()));
+                    let shown = c.masked().chars().filter(char::is_ascii_digit).count();
+                    proptest::prop_assert!(shown <= 6);
+                }
+                Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
 }

@@ -29,6 +29,7 @@ pub fn entry(id: u64, at: &str, settled: bool) -> Entry {
         amount: Some(1000 + id % 5000),
         currency: 156,
         pan_masked: Some(format!("622208*********{:04}", id % 10_000)),
+        wallet: None,
         card_sealed: Some("c3f1a9b2e4d5c6a7b8c9d0e1:".to_string() + &"ab".repeat(40)),
         status: Status::Approved,
         response_code: Some("00".into()),
