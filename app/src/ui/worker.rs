@@ -528,6 +528,22 @@ async fn read_scan(
     let Some(sc) = scanner.as_mut() else {
         return Err(ScanProblem::Scanner("no scanner".into()));
     };
+    drop_stale_scans(sc).await;
+    wait_for_code(sc, cancel).await
+}
+
+/// Drops what was scanned while no QR payment waited (a code scanned at
+/// the home screen must not pay the next sale); how many scans that was.
+async fn drop_stale_scans(sc: &mut Scanner) -> usize {
+    let mut dropped = 0;
+    while let Ok(Some(_stale)) = tokio::time::timeout(Duration::ZERO, sc.next()).await {
+        dropped += 1;
+    }
+    dropped
+}
+
+/// The next scan that is a payment code, or why not, until `cancel` is set.
+async fn wait_for_code(sc: &mut Scanner, cancel: &AtomicBool) -> Result<PaymentCode, ScanProblem> {
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(ScanProblem::Cancelled);
@@ -746,6 +762,34 @@ mod tests {
             matches!(short, ScanProblem::NotACode { swipe: false, .. }),
             "{short:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn stale_scans_are_dropped_and_the_wait_ends_with_a_code_or_cancel() {
+        let (mut sc, inject) = till_hal::scanner::simulated();
+        assert!(inject.scan("134567890123456789").await);
+        assert!(inject.scan(";6222088800000000010=4912101000000?").await);
+        assert_eq!(drop_stale_scans(&mut sc).await, 2);
+        assert_eq!(drop_stale_scans(&mut sc).await, 0);
+        assert!(inject.scan("101234567890123456").await);
+        let cancel = AtomicBool::new(false);
+        let code = wait_for_code(&mut sc, &cancel).await.unwrap();
+        assert_eq!(
+            code.expose(),
+            "101234567890123456",
+            "the fresh code, not the stale one"
+        );
+        cancel.store(true, Ordering::SeqCst);
+        assert_eq!(
+            wait_for_code(&mut sc, &cancel).await,
+            Err(ScanProblem::Cancelled)
+        );
+        drop(inject);
+        cancel.store(false, Ordering::SeqCst);
+        assert!(matches!(
+            wait_for_code(&mut sc, &cancel).await,
+            Err(ScanProblem::Scanner(_))
+        ));
     }
 
     #[test]
