@@ -107,13 +107,20 @@ impl fmt::Debug for Pan {
 /// assert_eq!(till_pay::card::mask_pan("12345"), "*****");
 /// ```
 pub fn mask_pan(pan: &str) -> String {
-    let n = pan.chars().count();
-    if n < 12 {
+    mask_middle(pan, 6, 4, 12)
+}
+
+/// `s` with all but its first `head` and last `tail` characters replaced
+/// by `*`; shorter than `min` it is masked whole. Card numbers and wallet
+/// payment codes are masked by it.
+pub(crate) fn mask_middle(s: &str, head: usize, tail: usize, min: usize) -> String {
+    let n = s.chars().count();
+    if n < min {
         return "*".repeat(n);
     }
-    pan.chars()
+    s.chars()
         .enumerate()
-        .map(|(i, c)| if i < 6 || i >= n - 4 { c } else { '*' })
+        .map(|(i, c)| if i < head || i + tail >= n { c } else { '*' })
         .collect()
 }
 

@@ -1114,24 +1114,8 @@ fn upsert_entry(tx: &Transaction<'_>, e: &Entry) -> rusqlite::Result<usize> {
         e.settled,
         e.settled_at,
         e.offline,
-        e.wallet.map(wallet_name),
+        e.wallet.map(crate::qr::Wallet::id),
     ])
-}
-
-fn wallet_name(w: crate::qr::Wallet) -> &'static str {
-    use crate::qr::Wallet;
-    match w {
-        Wallet::WechatPay => "wechat-pay",
-        Wallet::Alipay => "alipay",
-        Wallet::UnionPay => "union-pay",
-    }
-}
-
-fn wallet_from(name: &str) -> Option<crate::qr::Wallet> {
-    use crate::qr::Wallet;
-    [Wallet::WechatPay, Wallet::Alipay, Wallet::UnionPay]
-        .into_iter()
-        .find(|w| wallet_name(*w) == name)
 }
 
 /// An entry from a `SELECT *` row of `entries` (columns by position, in the
@@ -1178,7 +1162,7 @@ fn row_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         offline: r.get(22)?,
         wallet: match r.get::<_, Option<String>>(23)? {
             None => None,
-            Some(w) => Some(wallet_from(&w).ok_or_else(|| bad(23, "wallet"))?),
+            Some(w) => Some(crate::qr::Wallet::from_id(&w).ok_or_else(|| bad(23, "wallet"))?),
         },
     })
 }

@@ -35,6 +35,24 @@ pub enum Wallet {
 }
 
 impl Wallet {
+    /// Every wallet.
+    pub const ALL: [Wallet; 3] = [Wallet::WechatPay, Wallet::Alipay, Wallet::UnionPay];
+
+    /// The wallet's id in files (the journal, the acquirer's card file):
+    /// `wechat-pay`, `alipay`, `union-pay`, as serde writes it too.
+    pub fn id(self) -> &'static str {
+        match self {
+            Wallet::WechatPay => "wechat-pay",
+            Wallet::Alipay => "alipay",
+            Wallet::UnionPay => "union-pay",
+        }
+    }
+
+    /// The wallet with this [`Wallet::id`].
+    pub fn from_id(id: &str) -> Option<Wallet> {
+        Wallet::ALL.into_iter().find(|w| w.id() == id)
+    }
+
     /// The wallet's name in English.
     pub fn name(self) -> &'static str {
         match self {
@@ -141,14 +159,7 @@ impl PaymentCode {
 
 /// A payment code masked: the first two and last four digits shown.
 pub fn mask_code(code: &str) -> String {
-    let n = code.chars().count();
-    if n < 8 {
-        return "*".repeat(n);
-    }
-    code.chars()
-        .enumerate()
-        .map(|(i, c)| if i < 2 || i >= n - 4 { c } else { '*' })
-        .collect()
+    crate::card::mask_middle(code, 2, 4, 8)
 }
 
 impl fmt::Debug for PaymentCode {
@@ -192,6 +203,18 @@ mod tests {
         assert_eq!(w(";6222=4912?"), Err(QrError::NotDigits));
         assert_eq!(w(""), Err(QrError::NotDigits));
         assert_eq!(w("13456789012345678a"), Err(QrError::NotDigits));
+    }
+
+    #[test]
+    fn ids_are_what_serde_writes() {
+        for w in Wallet::ALL {
+            assert_eq!(
+                serde_json::to_string(&w).unwrap(),
+                format!("\"{}\"", w.id())
+            );
+            assert_eq!(Wallet::from_id(w.id()), Some(w));
+        }
+        assert_eq!(Wallet::from_id("paypal"), None);
     }
 
     #[test]

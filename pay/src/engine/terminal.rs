@@ -859,6 +859,11 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             if amount.unwrap_or(0) == 0 {
                 return Err(EngineError::Missing("enter an amount above zero".into()));
             }
+            if self.dialect.profile.element("payment_code").is_none() {
+                return Err(self.dialect_err(
+                    "cannot carry a QR payment code (no payment_code element); take a card",
+                ));
+            }
             return Ok(Resolved {
                 kind: TxnKind::Sale,
                 original: None,
@@ -1113,11 +1118,6 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             }
         }
         if let Some(code) = &req.payment_code {
-            if d.profile.element("payment_code").is_none() {
-                return Err(self.dialect_err(
-                    "cannot carry a QR payment code (no payment_code element); take a card",
-                ));
-            }
             d.set_text(&mut msg, "payment_code", code.expose())?;
             d.set_text(&mut msg, "pos_entry_mode", &EntryMode::Scanned.code(false))?;
         }
@@ -1241,11 +1241,7 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
             }
             Reply::NotSent(e) => {
                 self.state.pending.retain(|p| p.entry != entry_id);
-                let offline = if req.payment_code.is_some() {
-                    Some("a QR code payment needs the wallet's answer through the host".into())
-                } else {
-                    self.offline_refusal(kind, amount.unwrap_or(0), req.pin.is_some())
-                };
+                let offline = self.offline_refusal(kind, amount.unwrap_or(0), &req);
                 if self.config.offline.is_some() && offline.is_none() {
                     self.approve_offline(entry_id, &msg, stan)?;
                     return Ok(self.outcome(entry_id, None, None));
@@ -1296,14 +1292,17 @@ impl<L: HostLink, S: StateStore> Terminal<L, S> {
     }
 
     /// Why this transaction may not be approved offline, or `None` if it may.
-    fn offline_refusal(&self, kind: TxnKind, amount: u64, with_pin: bool) -> Option<String> {
+    fn offline_refusal(&self, kind: TxnKind, amount: u64, req: &TxnRequest) -> Option<String> {
         let Some(limits) = &self.config.offline else {
             return Some("offline approval is not enabled on this terminal".into());
         };
         if kind != TxnKind::Sale {
             return Some(format!("a {kind} always needs the host"));
         }
-        if with_pin && limits.pin_requires_online {
+        if req.payment_code.is_some() {
+            return Some("a QR code payment needs the wallet's answer through the host".into());
+        }
+        if req.pin.is_some() && limits.pin_requires_online {
             return Some("a sale verified by PIN must be approved online".into());
         }
         if amount > limits.floor_limit.0 {
