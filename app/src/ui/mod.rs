@@ -121,6 +121,8 @@ pub struct Controller {
     state: RefCell<State>,
     ticker: slint::Timer,
     deadline: slint::Timer,
+    /// Whether the dialect carries payment codes, once asked (see `takes_qr`).
+    takes_qr: std::cell::Cell<Option<bool>>,
 }
 
 #[derive(Default)]
@@ -266,6 +268,7 @@ impl App {
             state: RefCell::new(State::default()),
             ticker: slint::Timer::default(),
             deadline: slint::Timer::default(),
+            takes_qr: std::cell::Cell::new(None),
         });
         controller.wire(&ui);
         let c = Rc::downgrade(&controller);
@@ -466,6 +469,7 @@ impl Controller {
     }
 
     fn apply_settings(&self, s: &Settings) {
+        self.takes_qr.set(None);
         self.with(|t| {
             t.set_merchant(s.merchant_name.clone().into());
             t.set_merchant_id(s.merchant_id.clone().into());
@@ -869,40 +873,20 @@ impl Controller {
     }
 
     fn to_tap(&self) {
-        let wait = self.settings.borrow().card_wait();
-        {
-            let mut st = self.state.borrow_mut();
-            let now = self.now();
-            st.waiting_until = Some(now + wait);
-            if let Some(f) = st.flow.as_mut() {
+        let amount = match self.state.borrow_mut().flow.as_mut() {
+            Some(f) => {
                 f.method_chosen = true;
+                f.amount.unwrap_or(Amount(0))
             }
-        }
-        let amount = self
-            .state
-            .borrow()
-            .flow
-            .as_ref()
-            .and_then(|f| f.amount)
-            .unwrap_or(Amount(0));
+            None => Amount(0),
+        };
         if !self.simulator {
             self.worker.send(Job::ReadCard {
                 virtual_card: None,
                 amount,
             });
         }
-        let c = self.weak();
-        self.deadline
-            .start(slint::TimerMode::SingleShot, wait, move || {
-                if let Some(c) = c.upgrade() {
-                    c.worker.cancel_card();
-                    c.notice(NoticeKind::TapTimeout, "", "");
-                }
-            });
-        self.with(|t| {
-            t.set_tap_seconds_left(wait.as_secs() as i32);
-            t.set_screen(Screen::Tap);
-        });
+        self.wait_at(Screen::Tap, NoticeKind::TapTimeout);
     }
 
     /// Waits for the customer's payment code at the scanner, with the
@@ -911,38 +895,53 @@ impl Controller {
         if !self.takes_qr() {
             return self.notice(NoticeKind::QrNotEnabled, "", "");
         }
-        let wait = self.settings.borrow().card_wait();
-        {
-            let mut st = self.state.borrow_mut();
-            st.waiting_until = Some(self.now() + wait);
-            if let Some(f) = st.flow.as_mut() {
-                f.method_chosen = true;
-                f.qr = true;
-                f.code = None;
-            }
+        if let Some(f) = self.state.borrow_mut().flow.as_mut() {
+            f.method_chosen = true;
+            f.qr = true;
+            f.code = None;
         }
         if !self.simulator {
             self.worker.send(Job::ReadScan { sim_code: None });
         }
+        self.with(|t| t.set_scan_problem("".into()));
+        self.wait_at(Screen::Scan, NoticeKind::ScanTimeout);
+    }
+
+    /// Shows the tap or scan `screen` with the card wait's countdown; when
+    /// it runs out the reader or scanner stops and `timeout` is shown.
+    fn wait_at(&self, screen: Screen, timeout: NoticeKind) {
+        let wait = self.settings.borrow().card_wait();
+        self.state.borrow_mut().waiting_until = Some(self.now() + wait);
         let c = self.weak();
         self.deadline
             .start(slint::TimerMode::SingleShot, wait, move || {
                 if let Some(c) = c.upgrade() {
                     c.worker.cancel_card();
-                    c.notice(NoticeKind::ScanTimeout, "", "");
+                    c.notice(timeout, "", "");
                 }
             });
         self.with(|t| {
-            t.set_scan_problem("".into());
             t.set_tap_seconds_left(wait.as_secs() as i32);
-            t.set_screen(Screen::Scan);
+            t.set_screen(screen);
         });
     }
 
-    /// Whether the host's dialect carries payment codes.
+    /// The card or code came: the countdown stops.
+    fn end_wait(&self) {
+        self.deadline.stop();
+        self.state.borrow_mut().waiting_until = None;
+    }
+
+    /// Whether the host's dialect carries payment codes: read from the
+    /// dialect at the first QR payment, again after the settings change.
     fn takes_qr(&self) -> bool {
-        till_pay::iso8583::Dialect::load(&self.settings.borrow().dialect)
-            .is_ok_and(|d| d.profile.element("payment_code").is_some())
+        if let Some(known) = self.takes_qr.get() {
+            return known;
+        }
+        let takes = till_pay::iso8583::Dialect::load(&self.settings.borrow().dialect)
+            .is_ok_and(|d| d.profile.element("payment_code").is_some());
+        self.takes_qr.set(Some(takes));
+        takes
     }
 
     fn read_scan(&self, sim_code: Option<String>) {
@@ -1449,8 +1448,7 @@ impl Controller {
                 if self.screen() != Screen::Tap {
                     return; // cancelled or timed out meanwhile
                 }
-                self.deadline.stop();
-                self.state.borrow_mut().waiting_until = None;
+                self.end_wait();
                 match result {
                     Ok(read) => {
                         let masked = read.pan.masked();
@@ -1475,8 +1473,7 @@ impl Controller {
                 }
                 match result {
                     Ok(code) => {
-                        self.deadline.stop();
-                        self.state.borrow_mut().waiting_until = None;
+                        self.end_wait();
                         let (masked, wallet) = (code.masked(), self.wallet_name(code.wallet()));
                         if let Some(f) = self.state.borrow_mut().flow.as_mut() {
                             f.code = Some(code);
