@@ -183,3 +183,16 @@ fn skip_under_qemu_user(err: &dyn std::fmt::Display) -> bool {
     }
     skip
 }
+
+#[test]
+fn a_payment_code_never_shows_in_full() {
+    let Ok(scan) = scanner::parse("134567890123456789") else {
+        panic!("a WeChat Pay code");
+    };
+    let shown = format!("{scan:?}");
+    assert!(!shown.contains("134567890123456789"), "{shown}");
+    assert!(
+        shown.contains("6789") && shown.contains("WechatPay"),
+        "{shown}"
+    );
+}

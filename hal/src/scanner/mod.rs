@@ -117,13 +117,25 @@ pub enum Wallet {
     UnionPay,
 }
 
-/// A wallet payment code (auth code) scanned from a customer's phone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A wallet payment code (auth code) scanned from a customer's phone. The
+/// code pays like a card number until it is used or expires, so it is
+/// zeroized when dropped and its Debug shows only the last four digits.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PaymentCode {
     /// The wallet, by the code's length and prefix.
     pub wallet: Wallet,
     /// The digits.
-    pub code: String,
+    pub code: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for PaymentCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last4 = self
+            .code
+            .get(self.code.len().saturating_sub(4)..)
+            .unwrap_or("");
+        write!(f, "PaymentCode({:?}, …{last4})", self.wallet)
+    }
 }
 
 /// A parsed scan.
@@ -202,7 +214,7 @@ fn parse_payment_code(line: &str) -> Result<PaymentCode> {
     };
     Ok(PaymentCode {
         wallet,
-        code: line.to_string(),
+        code: Zeroizing::new(line.to_string()),
     })
 }
 
