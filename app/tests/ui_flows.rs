@@ -345,7 +345,6 @@ flows! {
         t.wait_screen(Screen::Notice);
         assert_eq!(t.till(|t| t.get_notice()), NoticeKind::ScanTimeout);
         assert!(t.says("No payment code was scanned in time"));
-        // A code scanned after the timeout is not taken.
         t.click("NoticeScreen::ok");
         t.wait_screen(Screen::Home);
     }

@@ -224,18 +224,23 @@ impl Rig {
     /// completions and refunds do.
     fn referring(&mut self, kind: TxnKind, pan: &str, amount: u64, original: &Reply) -> Message {
         let mut m = self.card_request(kind, pan, amount, None);
+        self.refer_to(&mut m, original);
+        m
+    }
+
+    /// The elements by which a request names its original.
+    fn refer_to(&self, m: &mut Message, original: &Reply) {
         let d = &self.dialect;
         let rrn = original.text(self, "rrn").expect("the original has an RRN");
-        d.set_text(&mut m, "rrn", &rrn).unwrap();
+        d.set_text(m, "rrn", &rrn).unwrap();
         if let Some(auth) = original.text(self, "auth_code") {
-            d.set_text(&mut m, "auth_code", &auth).unwrap();
+            d.set_text(m, "auth_code", &auth).unwrap();
         }
         let stan = original.record.stan.clone().unwrap();
-        d.set_number(&mut m, "original_batch", u64::from(self.batch))
+        d.set_number(m, "original_batch", u64::from(self.batch))
             .unwrap();
-        d.set_text(&mut m, "original_stan", &stan).unwrap();
-        d.set_text(&mut m, "original_date", "0615").unwrap();
-        m
+        d.set_text(m, "original_stan", &stan).unwrap();
+        d.set_text(m, "original_date", "0615").unwrap();
     }
 
     /// The reversal of `original` as the contract describes it.
@@ -243,7 +248,7 @@ impl Rig {
         let d = &self.dialect;
         let rules = d.profile.reversal.clone();
         let mut m = original.clone();
-        for element in ["pin_block", "track2", "icc_data"] {
+        for element in ["pin_block", "track2", "icc_data", "payment_code"] {
             d.clear_element(&mut m, element);
         }
         let original_mti = original.mti().to_string();
@@ -1529,14 +1534,14 @@ mod qr {
             m
         }
 
-        /// A void or refund of a QR payment: the original's RRN, no card.
+        /// A void or refund of a QR payment: it names its original, and
+        /// carries no card and no code.
         fn referring_qr(&mut self, kind: TxnKind, amount: u64, original: &Reply) -> Message {
             let mut m = self.request(kind);
             let d = &self.dialect;
             d.set_number(&mut m, "amount", amount).unwrap();
             d.set_text(&mut m, "currency", "156").unwrap();
-            let rrn = original.text(self, "rrn").expect("the original has an RRN");
-            d.set_text(&mut m, "rrn", &rrn).unwrap();
+            self.refer_to(&mut m, original);
             m
         }
     }
@@ -1637,8 +1642,7 @@ mod qr {
             let m = rig.qr_request(QUICKPASS, 700);
             let before = rig.balance_of("quickpass");
             rig.send(m.clone());
-            let mut rev = rig.reversal_of(&m, false, None);
-            rig.dialect.clear_element(&mut rev, "payment_code");
+            let rev = rig.reversal_of(&m, false, None);
             let r = rig.send(rev);
             assert_eq!(
                 r.record.effect,

@@ -932,6 +932,19 @@ impl Controller {
         self.state.borrow_mut().waiting_until = None;
     }
 
+    /// The card or payment code came: `keep` puts it in the flow, the
+    /// screens show it `masked` under `label`, and the flow goes on.
+    fn paying_with(&self, masked: String, label: String, keep: impl FnOnce(&mut Flow)) {
+        if let Some(f) = self.state.borrow_mut().flow.as_mut() {
+            keep(f);
+        }
+        self.with(|t| {
+            t.set_card(masked.into());
+            t.set_card_label(label.into());
+        });
+        self.advance();
+    }
+
     /// Whether the host's dialect carries payment codes: read from the
     /// dialect at the first QR payment, again after the settings change.
     fn takes_qr(&self) -> bool {
@@ -1451,16 +1464,9 @@ impl Controller {
                 self.end_wait();
                 match result {
                     Ok(read) => {
-                        let masked = read.pan.masked();
-                        let label = read.label.clone().unwrap_or_default();
-                        if let Some(f) = self.state.borrow_mut().flow.as_mut() {
-                            f.card = Some(read);
-                        }
-                        self.with(|t| {
-                            t.set_card(masked.into());
-                            t.set_card_label(label.into());
-                        });
-                        self.advance();
+                        let (masked, label) =
+                            (read.pan.masked(), read.label.clone().unwrap_or_default());
+                        self.paying_with(masked, label, |f| f.card = Some(read));
                     }
                     Err(CardProblem::Cancelled) => {}
                     Err(CardProblem::Removed) => self.notice(NoticeKind::CardRemoved, "", ""),
@@ -1475,14 +1481,7 @@ impl Controller {
                     Ok(code) => {
                         self.end_wait();
                         let (masked, wallet) = (code.masked(), self.wallet_name(code.wallet()));
-                        if let Some(f) = self.state.borrow_mut().flow.as_mut() {
-                            f.code = Some(code);
-                        }
-                        self.with(|t| {
-                            t.set_card(masked.into());
-                            t.set_card_label(wallet.into());
-                        });
-                        self.advance();
+                        self.paying_with(masked, wallet, |f| f.code = Some(code));
                     }
                     Err(ScanProblem::Cancelled) => {}
                     Err(ScanProblem::NotACode { swipe, why }) => {

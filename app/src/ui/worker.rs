@@ -321,7 +321,8 @@ async fn run(
     // Opened at the first QR payment and kept: a keyboard-wedge scanner is
     // grabbed while open, so its keystrokes never reach anything else.
     let mut scanner: Option<Scanner> = None;
-    let sim_codes = SimCodes::default();
+    // The simulator's last payment code, for its "used code".
+    let mut last_sim_code: Option<String> = None;
     let mut offline = false;
     let wallet = Wallet::default();
     let mut last_depth = 0;
@@ -355,8 +356,10 @@ async fn run(
             }
             Job::ReadScan { sim_code } => {
                 let code = match sim_code {
-                    Some(name) if setup.devices.scanner.simulated => sim_scan(&name, &sim_codes)
-                        .map_err(|why| ScanProblem::NotACode { swipe: false, why }),
+                    Some(name) if setup.devices.scanner.simulated => {
+                        sim_scan(&name, &mut last_sim_code)
+                            .map_err(|why| ScanProblem::NotACode { swipe: false, why })
+                    }
                     _ => read_scan(&setup, &mut scanner, &cancel).await,
                 };
                 if matches!(code, Err(ScanProblem::Scanner(_))) {
@@ -512,21 +515,19 @@ async fn read_scan(
     scanner: &mut Option<Scanner>,
     cancel: &AtomicBool,
 ) -> Result<PaymentCode, ScanProblem> {
-    if scanner.is_none() {
-        if setup.devices.scanner.simulated {
-            // The simulated scanner of the device config reads stdin; the
-            // app's simulator has its own buttons instead.
+    let sc = match scanner {
+        Some(sc) => sc,
+        // The simulated scanner of the device config reads stdin; the
+        // app's simulator has its own buttons instead.
+        None if setup.devices.scanner.simulated => {
             return Err(ScanProblem::Scanner(
                 "the scanner is simulated: use the simulator's payment codes".into(),
             ));
         }
-        *scanner = Some(
+        None => scanner.insert(
             till_hal::scanner::open(&setup.devices.scanner)
                 .map_err(|e| ScanProblem::Scanner(e.to_string()))?,
-        );
-    }
-    let Some(sc) = scanner.as_mut() else {
-        return Err(ScanProblem::Scanner("no scanner".into()));
+        ),
     };
     drop_stale_scans(sc).await;
     wait_for_code(sc, cancel).await
@@ -595,13 +596,10 @@ pub fn sim_code_names() -> Vec<String> {
         .collect()
 }
 
-/// The last code the simulator made.
-#[derive(Default)]
-struct SimCodes(StdMutex<Option<String>>);
-
 /// A fresh code of the wallet `name` (random digits after the wallet's
-/// prefix, as a wallet app shows), read as the scanner would read it.
-fn sim_scan(name: &str, codes: &SimCodes) -> Result<PaymentCode, String> {
+/// prefix, as a wallet app shows), read as the scanner would read it;
+/// `last` is the code the simulator made before, which it remembers.
+fn sim_scan(name: &str, last: &mut Option<String>) -> Result<PaymentCode, String> {
     let digits = |prefix: &str, len: usize| {
         let mut code = prefix.to_string();
         while code.len() < len {
@@ -609,7 +607,6 @@ fn sim_scan(name: &str, codes: &SimCodes) -> Result<PaymentCode, String> {
         }
         code
     };
-    let mut last = codes.0.lock().unwrap_or_else(|p| p.into_inner());
     let line = match name {
         SIM_WECHAT => digits("13", 18),
         SIM_ALIPAY => digits("28", 18),
@@ -794,28 +791,28 @@ mod tests {
 
     #[test]
     fn the_simulators_codes_are_fresh_and_the_used_one_repeats() {
-        let codes = SimCodes::default();
+        let mut codes = None;
         assert!(
-            sim_scan(SIM_USED_CODE, &codes).is_err(),
+            sim_scan(SIM_USED_CODE, &mut codes).is_err(),
             "nothing scanned yet"
         );
-        let a = sim_scan(SIM_WECHAT, &codes).unwrap();
-        let b = sim_scan(SIM_WECHAT, &codes).unwrap();
+        let a = sim_scan(SIM_WECHAT, &mut codes).unwrap();
+        let b = sim_scan(SIM_WECHAT, &mut codes).unwrap();
         assert_eq!(a.wallet(), Wallet::WechatPay);
         assert_ne!(
             a.expose(),
             b.expose(),
             "a wallet shows a new code each time"
         );
-        assert_eq!(sim_scan(SIM_USED_CODE, &codes).unwrap(), b);
+        assert_eq!(sim_scan(SIM_USED_CODE, &mut codes).unwrap(), b);
         assert_eq!(
-            sim_scan(SIM_ALIPAY, &codes).unwrap().wallet(),
+            sim_scan(SIM_ALIPAY, &mut codes).unwrap().wallet(),
             Wallet::Alipay
         );
         assert_eq!(
-            sim_scan(SIM_QUICKPASS, &codes).unwrap().wallet(),
+            sim_scan(SIM_QUICKPASS, &mut codes).unwrap().wallet(),
             Wallet::UnionPay
         );
-        assert!(sim_scan("PayPal", &codes).is_err());
+        assert!(sim_scan("PayPal", &mut codes).is_err());
     }
 }
