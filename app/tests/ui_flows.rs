@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use slint::Model;
 use support::{start, ui};
-use till_app::ui::{NoticeKind, Screen};
+use till_app::ui::{Field, NoticeKind, Screen, Till};
+use till_hal::keypad::Key;
 
 flows! {
     fn a_cashier_sells_with_pin_and_both_copies_print_with_the_card_masked(t) {
@@ -357,13 +358,19 @@ flows! {
         t.click("ResultScreen::done");
         t.click("HomeScreen::void");
         t.wait_screen(Screen::Supervisor);
+        // The supervisor's name opens the number pad; Done approves.
         t.click_label("zhang");
-        t.fill("SupervisorScreen::password", "000000");
-        t.click("SupervisorScreen::approve");
+        t.tap_keys("000000");
+        t.tap_done();
         assert_eq!(t.till(|t| t.get_login_tries_left()), 4);
         assert_eq!(t.screen(), Screen::Supervisor);
-        t.fill("SupervisorScreen::password", "222222");
+        assert!(t.editor().is_none());
+        // Approve before a password opens its keys (no try spent).
         t.click("SupervisorScreen::approve");
+        assert_eq!(t.till(|t| t.get_editing()), Field::SupervisorPassword);
+        assert_eq!(t.till(|t| t.get_login_tries_left()), 4);
+        t.tap_keys("222222");
+        t.tap_done();
         t.wait_screen(Screen::Pick);
         t.wait("the sale in the list", |d| {
             d.till(|t| t.get_history().row_count() == 1)
@@ -379,8 +386,8 @@ flows! {
         // The voided sale cannot be voided again.
         t.click("HomeScreen::void");
         t.click_label("zhang");
-        t.fill("SupervisorScreen::password", "222222");
-        t.click("SupervisorScreen::approve");
+        t.tap_keys("222222");
+        t.tap_done();
         t.wait_screen(Screen::Pick);
         t.wait("the list", |d| d.till(|t| t.get_history().row_count() == 0));
         assert!(t.says("Nothing in the open batch can be used for this."));
@@ -470,20 +477,18 @@ flows! {
         t.wait("two rows", |d| d.till(|t| t.get_history().row_count() == 2));
         let mc = t.till(|t| t.get_history().row_data(0).unwrap().card.to_string());
         let last4 = &mc[mc.len() - 4..];
-        t.fill("HistoryScreen::filter", last4);
-        t.click("HistoryScreen::search");
+        // Done on the search's keys searches; so does Search.
+        t.type_into("HistoryScreen::filter", last4);
         assert_eq!(t.till(|t| t.get_history().row_count()), 1);
-        t.fill("HistoryScreen::filter", "11.00");
+        t.type_into("HistoryScreen::filter", "11.00");
         t.click("HistoryScreen::search");
         let rows = t.till(|t| t.get_history());
         assert_eq!(rows.row_count(), 1);
         assert_eq!(rows.row_data(0).unwrap().amount.as_str(), "CNY 11.00");
         let today = chrono::Local::now().format("%Y-%m-%d").to_string();
-        t.fill("HistoryScreen::filter", &today);
-        t.click("HistoryScreen::search");
+        t.type_into("HistoryScreen::filter", &today);
         assert_eq!(t.till(|t| t.get_history().row_count()), 2);
-        t.fill("HistoryScreen::filter", "1999-01-01");
-        t.click("HistoryScreen::search");
+        t.type_into("HistoryScreen::filter", "1999-01-01");
         assert_eq!(t.till(|t| t.get_history().row_count()), 0);
         assert!(t.says("No transactions match."));
         let before = t.receipts().len();
@@ -518,20 +523,21 @@ flows! {
 
     fn five_wrong_passwords_lock_the_account_and_the_administrator_unlocks_it(t) {
         t.click_label(&t.login_label("li"));
-        for left in (1..5).rev() {
-            t.fill("LoginScreen::password", "bad");
-            t.click("LoginScreen::sign-in");
+        t.tap_keys("bad");
+        t.tap_done();
+        assert_eq!(t.till(|t| t.get_login_tries_left()), 4);
+        for left in (1..4).rev() {
+            t.type_into("LoginScreen::password", "bad");
             assert_eq!(t.till(|t| t.get_login_tries_left()), left);
         }
-        t.fill("LoginScreen::password", "bad");
-        t.click("LoginScreen::sign-in");
+        t.type_into("LoginScreen::password", "bad");
         t.wait_screen(Screen::Notice);
         assert_eq!(t.till(|t| t.get_notice()), NoticeKind::AccountLocked);
         t.click("NoticeScreen::ok");
         // The right password does not open it now.
         t.click_label(&t.login_label("li"));
-        t.fill("LoginScreen::password", "111111");
-        t.click("LoginScreen::sign-in");
+        t.tap_keys("111111");
+        t.tap_done();
         t.wait_screen(Screen::Notice);
         assert_eq!(t.till(|t| t.get_notice()), NoticeKind::AccountLocked);
         t.click("NoticeScreen::ok");
@@ -548,6 +554,57 @@ flows! {
         t.login("li", "111111");
     }
 
+    fn the_keypad_types_into_the_open_field_and_a_password_never_shows(t) {
+        // The name by touch; the password on the GPIO keypad: its first
+        // digit opens the field, # is Done, B deletes.
+        t.click_label(&t.login_label("li"));
+        t.click("EditorScreen::cancel");
+        assert!(t.editor().is_none());
+        for d in [1, 1, 9] {
+            t.keypad(Key::Digit(d));
+        }
+        assert_eq!(t.till(|t| t.get_editing()), Field::LoginPassword);
+        assert_eq!(t.text(|t| t.get_edit_text()), "●●●");
+        t.keypad(Key::B);
+        for _ in 0..4 {
+            t.keypad(Key::Digit(1));
+        }
+        assert!(!t.shows("111111"), "a password is only dots on screen");
+        t.keypad(Key::Hash);
+        t.after_login();
+        t.click("HomeScreen::logout");
+        t.login("admin", "123456");
+        t.click("HomeScreen::settings");
+        t.wait_screen(Screen::Settings);
+        // A tapped amount field: * is the decimal point there, A cancels.
+        t.click("SettingsScreen::floor");
+        for k in [Key::Digit(5), Key::Digit(0), Key::Star, Key::Digit(2), Key::Digit(5)] {
+            t.keypad(k);
+        }
+        assert_eq!(t.text(|t| t.get_edit_text()), "50.25");
+        t.keypad(Key::A);
+        assert!(t.editor().is_none());
+        assert!(t.says("no offline sales"), "cancelled: the field is as it was");
+        t.click("SettingsScreen::floor");
+        for k in [Key::Digit(7), Key::Star, Key::Digit(5), Key::D] {
+            t.keypad(k);
+        }
+        assert!(t.editor().is_none());
+        assert!(t.shows("7.5"));
+        // A desktop's keyboard (the simulator's window) types too.
+        let host = t.text(|t| t.get_host());
+        t.click("SettingsScreen::host");
+        let port = host.rsplit(':').next().unwrap();
+        t.d.type_text(&format!("{}7001\n", "\u{8}".repeat(port.len())));
+        t.click("SettingsScreen::save");
+        assert_eq!(t.text(|t| t.get_settings_message()), "saved");
+        assert_eq!(t.text(|t| t.get_offline_floor()), "7.5");
+        assert_eq!(
+            t.text(|t| t.get_host()),
+            format!("{}7001", &host[..host.len() - port.len()])
+        );
+    }
+
     fn roles_decide_what_is_on_home_and_what_is_refused(t) {
         t.login("li", "111111");
         assert!(!t.says("Settlement") && !t.says("Settings") && !t.says("Operators"));
@@ -555,31 +612,57 @@ flows! {
         t.till(|t| t.invoke_go(Screen::Settle));
         t.wait_screen(Screen::Notice);
         assert_eq!(t.till(|t| t.get_notice()), NoticeKind::NotPermitted);
+        t.click("NoticeScreen::ok");
+        // The administrator's actions check the role themselves.
+        let settings = std::fs::read(t.dir.path().join("state/settings.toml")).ok();
+        let operators = std::fs::read(t.dir.path().join("state/operators.toml")).unwrap();
+        let actions: [fn(&Till<'_>); 3] = [
+            |t| t.invoke_save_settings(),
+            |t| t.invoke_add_operator(),
+            |t| t.invoke_set_clock(),
+        ];
+        for action in actions {
+            t.wait_screen(Screen::Home);
+            t.till(action);
+            t.wait_screen(Screen::Notice);
+            assert_eq!(t.till(|t| t.get_notice()), NoticeKind::NotPermitted);
+            t.click("NoticeScreen::ok");
+        }
+        t.till(|t| t.invoke_remove_operator("zhang".into()));
+        assert_eq!(t.till(|t| t.get_notice()), NoticeKind::NotPermitted);
+        assert_eq!(std::fs::read(t.dir.path().join("state/settings.toml")).ok(), settings);
+        assert_eq!(std::fs::read(t.dir.path().join("state/operators.toml")).unwrap(), operators);
     }
 
     fn an_operator_the_administrator_adds_chooses_a_new_password_at_the_first_login(t) {
         t.login("admin", "123456");
         t.click("HomeScreen::operators");
-        t.fill("OperatorsScreen::name", "wang");
-        t.fill("OperatorsScreen::password", "12345");
+        t.type_into("OperatorsScreen::name", "wang");
+        t.type_into("OperatorsScreen::password", "12345");
         t.click("OperatorsScreen::add");
         assert_eq!(t.text(|t| t.get_operators_message()), "short-password");
-        t.fill("OperatorsScreen::password", "wang-pass");
+        assert!(t.shows("wang"), "the name stays for another try");
+        t.type_into("OperatorsScreen::password", "wang-pass");
         t.click("OperatorsScreen::add");
         assert_eq!(t.text(|t| t.get_operators_message()), "added");
+        assert!(t.says("Name"), "the fields are empty for the next");
         t.click("OperatorsScreen::back");
         t.click("HomeScreen::logout");
         // The first login: the administrator's password for wang is
         // replaced by one only wang knows, before anything else.
         t.click_label(&t.login_label("wang"));
-        t.fill("LoginScreen::password", "wang-pass");
-        t.click("LoginScreen::sign-in");
+        t.tap_keys("wang-pass");
+        t.tap_done();
         t.wait_screen(Screen::NewPassword);
         assert!(t.says("Choose your own password"));
+        // Done on the first field opens the second; Done there saves.
         let choose = |new: &str, again: &str| {
-            t.fill("NewPasswordScreen::new-password", new);
-            t.fill("NewPasswordScreen::again", again);
-            t.click("NewPasswordScreen::save");
+            t.click("NewPasswordScreen::new-password");
+            t.tap_keys(new);
+            t.tap_done();
+            assert_eq!(t.till(|t| t.get_editing()), Field::NewPasswordAgain);
+            t.tap_keys(again);
+            t.tap_done();
             t.text(|t| t.get_password_message())
         };
         assert_eq!(choose("wang-own-1", "wang-own-2"), "mismatch");
@@ -592,8 +675,8 @@ flows! {
         t.wait_screen(Screen::Login);
         // The given password no longer works; the new one goes straight home.
         t.click_label(&t.login_label("wang"));
-        t.fill("LoginScreen::password", "wang-pass");
-        t.click("LoginScreen::sign-in");
+        t.tap_keys("wang-pass");
+        t.tap_done();
         t.wait("the refusal", |d| d.till(|t| t.get_login_tries_left()) > 0);
         t.login("wang", "wang-own-1");
         let text = std::fs::read_to_string(t.dir.path().join("state/operators.toml")).unwrap();
@@ -603,24 +686,38 @@ flows! {
     fn settings_are_checked_and_saved(t) {
         t.login("admin", "123456");
         t.click("HomeScreen::settings");
-        t.fill("SettingsScreen::per-txn", "lots");
+        t.type_into("SettingsScreen::per-txn", "1..5");
         t.click("SettingsScreen::save");
         assert_eq!(t.text(|t| t.get_settings_message()), "bad-amount");
-        t.fill("SettingsScreen::per-txn", "100.00");
-        t.fill("SettingsScreen::merchant", "小王超市 Wang's");
+        t.type_into("SettingsScreen::per-txn", "100.00");
+        // The provisioned Chinese name is kept; what the keyboard types
+        // (shift, the symbols page, space) goes after it.
+        t.click("SettingsScreen::merchant");
+        t.click("Keyboard::back");
+        t.tap_keys("xyz");
+        // Cancel leaves the field as it was.
+        t.click("Keyboard::cancel");
+        assert!(t.editor().is_none());
+        t.click("SettingsScreen::save");
+        assert_eq!(t.text(|t| t.get_merchant()), "Till Demo Shop 演示商店");
+        t.click("SettingsScreen::merchant");
+        t.tap_keys(" Wang's 2");
+        t.tap_done();
         t.click("SettingsScreen::save");
         assert_eq!(t.text(|t| t.get_settings_message()), "saved");
-        assert_eq!(t.text(|t| t.get_merchant()), "小王超市 Wang's");
+        assert_eq!(t.text(|t| t.get_merchant()), "Till Demo Shop 演示商店 Wang's 2");
         // Date and time: checked before anything is touched; the
         // simulator never changes the computer's clock.
-        t.fill("SettingsScreen::new-time", "21.11.2026 9:00");
+        // The clock's keys are digits; the separators come by themselves.
+        t.type_into("SettingsScreen::new-time", "2026112");
         t.click("SettingsScreen::set-clock");
         assert_eq!(t.text(|t| t.get_settings_message()), "bad-time");
         assert!(t.says("Type the date and time as YYYY-MM-DD HH:MM, for example 2026-11-21 14:05. The clock was not changed."));
-        t.fill("SettingsScreen::new-time", "1970-01-01 00:00");
+        t.type_into("SettingsScreen::new-time", "197001010000");
+        assert!(t.shows("1970-01-01 00:00"));
         t.click("SettingsScreen::set-clock");
         assert_eq!(t.text(|t| t.get_settings_message()), "time-range");
-        t.fill("SettingsScreen::new-time", "2026-11-21 09:00");
+        t.type_into("SettingsScreen::new-time", "202611210900");
         t.click("SettingsScreen::set-clock");
         assert_eq!(t.text(|t| t.get_settings_message()), "time-simulator");
         assert!(t.says("Simulator: the terminal uses this computer's clock and does not change it."));
@@ -663,7 +760,7 @@ flows! {
     fn with_the_host_down_a_sale_is_refused_or_approved_offline_and_queued(t) {
         t.login("admin", "123456");
         t.click("HomeScreen::settings");
-        t.fill("SettingsScreen::floor", "50.00");
+        t.type_into("SettingsScreen::floor", "50.00");
         t.click("SettingsScreen::save");
         assert_eq!(t.text(|t| t.get_settings_message()), "saved");
         t.click("SettingsScreen::back");

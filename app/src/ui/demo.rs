@@ -168,7 +168,13 @@ pub fn run(root: &Path, out: &Path) -> Result<Report, String> {
     t(&d).invoke_continue_boot();
     d.until_screen(Screen::Login)?;
     d.shoot("login")?;
-    t(&d).invoke_login("admin".into(), "123456".into());
+    // A finger on the name opens the number pad for the password.
+    t(&d).invoke_choose_operator("admin".into());
+    for k in "123456".chars() {
+        t(&d).invoke_key(k.to_string().into());
+    }
+    d.shoot("login-password")?;
+    t(&d).invoke_key("enter".into());
     d.until_screen(Screen::Signin)?;
     d.shoot("signing-in")?;
     d.until("the sign-in", |d| !d.till(|t| t.get_busy()))?;

@@ -7,7 +7,13 @@
 //! state = "/var/lib/till"            # journal, settings, operators
 //! devices = "/etc/till/devices.toml" # reader, keypad, printer, scanner (tillctl devices default-config)
 //! host = "acquirer.example.com:7000" # first start only; then the settings screen
+//! merchant_name = "Till Demo Shop 演示商店" # first start only, like host
+//! merchant_id = "123456789012345"    # first start only, like host
 //! ```
+//!
+//! The merchant's name comes from provisioning because a name in Chinese
+//! characters cannot be typed on the terminal (its on-screen keyboard has
+//! no input method); the settings screen shows it and can add to it.
 //!
 //! On the first start there are no operators: the administrator's password
 //! comes from `TILL_INITIAL_ADMIN_PASSWORD` (set once by provisioning),
@@ -31,6 +37,8 @@ struct File {
     state: PathBuf,
     devices: Option<PathBuf>,
     host: Option<String>,
+    merchant_name: Option<String>,
+    merchant_id: Option<String>,
 }
 
 /// Reads the device configuration and everything it names.
@@ -59,7 +67,16 @@ pub fn load(path: &Path) -> Result<(Setup, Operators, PathBuf), String> {
             })?,
     };
     let settings_path = file.state.join("settings.toml");
+    let first_start = !settings_path.exists();
     let mut settings = Settings::load(&settings_path)?;
+    if first_start {
+        if let Some(name) = &file.merchant_name {
+            settings.merchant_name = name.clone();
+        }
+        if let Some(id) = &file.merchant_id {
+            settings.merchant_id = id.clone();
+        }
+    }
     if settings.host.is_empty() {
         settings.host = file.host.clone().unwrap_or_default();
     }
@@ -103,6 +120,40 @@ pub fn load(path: &Path) -> Result<(Setup, Operators, PathBuf), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_merchant_comes_from_provisioning_at_the_first_start_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        // Operators exist: no initial password is needed.
+        Operators::open(
+            &state.join("operators.toml"),
+            &[("admin", Role::Administrator, "123456")],
+        )
+        .unwrap();
+        let path = dir.path().join("till.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "pki = {:?}\nterminal_id = \"TILL0001\"\nstate = {:?}\n\
+                 merchant_name = \"小王超市 Wang's\"\nmerchant_id = \"987654321098765\"\n",
+                dir.path().join("pki"),
+                state
+            ),
+        )
+        .unwrap();
+        let (setup, _, settings_path) = load(&path).unwrap();
+        assert_eq!(setup.settings.merchant_name, "小王超市 Wang's");
+        assert_eq!(setup.settings.merchant_id, "987654321098765");
+        // Once the settings screen saved its own, provisioning's name no
+        // longer overrides it.
+        let mut saved = setup.settings.clone();
+        saved.merchant_name = "Wang's Corner".into();
+        saved.save(&settings_path).unwrap();
+        let (setup, _, _) = load(&path).unwrap();
+        assert_eq!(setup.settings.merchant_name, "Wang's Corner");
+    }
 
     #[test]
     fn a_bad_configuration_is_named_with_its_file() {

@@ -9,9 +9,13 @@
 //! a channel the UI thread reads with `slint::spawn_local`. PIN digits live
 //! only in the keypad's zeroizing PIN buffer; the screen gets their count.
 
+mod accounts;
+mod admin;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod device;
+mod fields;
+pub mod input;
 mod main;
 pub mod operators;
 pub mod platform;
@@ -41,9 +45,9 @@ use till_pay::engine::{
 use till_pay::iso8583::TxnKind;
 use till_pay::money::Amount;
 
-use operators::{LoginError, Operators, Role as OpRole};
+use operators::{Operators, Role as OpRole};
 use platform::Clock;
-use settings::{Settings, SettingsError};
+use settings::Settings;
 use till_pay::qr::PaymentCode;
 use worker::{CardProblem, Job, Reply, ScanProblem, Setup, Worker};
 
@@ -140,6 +144,10 @@ struct State {
     list_use: Option<ListUse>,
     status: worker::Status,
     ticks: u64,
+    /// The field the on-screen keys (or the keypad) type into.
+    editor: Option<input::Editor>,
+    /// Passwords typed into fields, until they are used.
+    secrets: input::Secrets,
 }
 
 fn ui_role(r: OpRole) -> Role {
@@ -344,7 +352,9 @@ impl Controller {
         on!(on_key, |c, k| c.on_key(&k));
         on!(on_go, |c, s| c.go(s));
         on!(on_start, |c, k| c.start(k));
-        on!(on_login, |c, name, pw| c.login(&name, pw));
+        on!(on_edit, |c, field| c.edit(field));
+        on!(on_choose_operator, |c, name| c.choose_operator(&name));
+        on!(on_login, |c| c.login());
         on!(on_logout, |c| c.logout());
         on!(on_continue_boot, |c| c.set_screen(Screen::Login));
         on!(on_sign_in, |c| c.sign_in());
@@ -356,34 +366,22 @@ impl Controller {
             .read_card(Some(name.to_string())));
         on!(on_cancel, |c| c.cancel());
         on!(on_confirm_amount, |c| c.confirm());
-        on!(on_approve, |c, name, pw| c.approve(&name, pw));
+        on!(on_approve, |c, name| c.approve(&name));
         on!(on_pick, |c, id| c.pick(id));
-        on!(on_search, |c, f| c.search(&f));
+        on!(on_search, |c| c.search());
         on!(on_reprint, |c, id| c.reprint(id));
         on!(on_print_again, |c| c.print_again());
         on!(on_merchant_copy, |c| c.merchant_copy());
         on!(on_settle, |c| c.settle());
         on!(on_set_language, |c, lang| c.set_language(&lang));
-        on!(on_save_settings, |c,
-                               m,
-                               mid,
-                               host,
-                               per,
-                               daily,
-                               confirm,
-                               floor| c
-            .save_settings(
-                &m, &mid, &host, &per, &daily, &confirm, &floor
-            ));
-        on!(on_add_operator, |c, name, role, pw| c
-            .add_operator(&name, role, pw));
+        on!(on_save_settings, |c| c.save_settings());
+        on!(on_add_operator, |c| c.add_operator());
         on!(on_unlock_operator, |c, name| c.unlock_operator(&name));
         on!(on_remove_operator, |c, name| c.remove_operator(&name));
         on!(on_dismiss, |c| c.dismiss());
         on!(on_retry_pin, |c| c.retry_pin());
-        on!(on_set_clock, |c, text| c.set_clock(&text));
-        on!(on_change_password, |c, new, again| c
-            .change_password(new, again));
+        on!(on_set_clock, |c| c.set_clock());
+        on!(on_change_password, |c| c.change_password());
     }
 }
 
@@ -568,25 +566,19 @@ impl Controller {
         });
     }
 
-    fn show_operators(&self) {
-        let now = unix_now();
-        let ops = self.ops.borrow();
-        let rows: Vec<Operator> = ops
-            .accounts()
-            .iter()
-            .map(|a| Operator {
-                name: a.name.clone().into(),
-                role: ui_role(a.role),
-                locked: ops.is_locked(&a.name, now),
-            })
-            .collect();
-        self.with(|t| t.set_operators(ModelRc::new(VecModel::from(rows))));
-    }
-
     // ------------------------------------------------------------ callbacks
 
     /// A key from the hardware keypad.
     pub fn keypad(&self, key: Key) {
+        if !self.editing()
+            && let Key::Digit(_) = key
+            && let Some(field) = self.keypad_field()
+        {
+            self.edit(field);
+        }
+        if self.editing() {
+            return self.keypad_edit(key);
+        }
         let k = match key {
             Key::Digit(d) => char::from(b'0' + d.min(9)).to_string(),
             Key::Star if self.screen() == Screen::Amount => ".".into(),
@@ -599,6 +591,9 @@ impl Controller {
     }
 
     fn on_key(&self, k: &str) {
+        if self.editing() {
+            return self.edit_key(k);
+        }
         match self.screen() {
             Screen::Amount => self.amount_key(k),
             Screen::Pin => self.pin_key(k),
@@ -736,6 +731,7 @@ impl Controller {
             }
             Screen::History => {
                 self.state.borrow_mut().list_use = Some(ListUse::Browse);
+                self.clear_fields(&[Field::HistorySearch]);
                 self.with(|t| {
                     t.set_history(ModelRc::new(VecModel::from(Vec::new())));
                     t.set_screen(Screen::History);
@@ -756,6 +752,7 @@ impl Controller {
             }
             Screen::Operators => {
                 self.show_operators();
+                self.clear_operator_form();
                 self.with(|t| {
                     t.set_operators_message("".into());
                     t.set_screen(Screen::Operators);
@@ -763,6 +760,7 @@ impl Controller {
             }
             Screen::Settings => {
                 self.apply_settings(&self.settings.borrow().clone());
+                self.fill_settings_form();
                 self.with(|t| {
                     t.set_settings_message("".into());
                     t.set_screen(Screen::Settings);
@@ -843,6 +841,10 @@ impl Controller {
             }
             Screen::Tap => return self.to_tap(),
             Screen::Scan => return self.to_scan(),
+            Screen::Supervisor => {
+                self.clear_fields(&[Field::SupervisorPassword]);
+                self.with(|t| t.set_login_name("".into()));
+            }
             Screen::Pin => {
                 self.state.borrow_mut().pin = Some(PinEntry::new(PinPolicy::default()));
                 let c = self.weak();
@@ -1033,125 +1035,6 @@ impl Controller {
         self.worker.send(Job::Txn(Box::new(req)));
     }
 
-    fn login(&self, name: &str, password: SharedString) {
-        let result = self
-            .ops
-            .borrow_mut()
-            .login(name, password.as_str(), unix_now());
-        drop(password);
-        match result {
-            Ok(role) => {
-                self.state.borrow_mut().operator = Some((name.to_string(), role));
-                self.with(|t| {
-                    t.set_operator(name.into());
-                    t.set_role(ui_role(role));
-                    t.set_login_tries_left(0);
-                    t.set_login_name("".into());
-                });
-                tracing::info!(operator = name, ?role, "operator logged in");
-                if self.ops.borrow().must_change_password(name) {
-                    self.with(|t| {
-                        t.set_password_message("".into());
-                        t.set_screen(Screen::NewPassword);
-                    });
-                } else {
-                    self.to_work();
-                }
-            }
-            Err(e) => self.login_refused(e),
-        }
-        self.show_operators();
-    }
-
-    /// After a login: home, signing the terminal in first if it is not.
-    fn to_work(&self) {
-        if self.state.borrow().status.signed_in {
-            self.set_screen(Screen::Home);
-        } else {
-            self.sign_in();
-        }
-    }
-
-    /// The logged-in operator replaces a password someone else set.
-    fn change_password(&self, new: SharedString, again: SharedString) {
-        let Some(name) = self.state.borrow().operator.as_ref().map(|o| o.0.clone()) else {
-            return self.home();
-        };
-        let result = if new != again {
-            Err("mismatch")
-        } else {
-            use operators::AccountError as E;
-            self.ops
-                .borrow_mut()
-                .change_password(&name, new.as_str())
-                .map_err(|e| match e {
-                    E::ShortPassword => "short",
-                    E::SamePassword => "same",
-                    e => {
-                        tracing::error!(error = %e, "password not changed");
-                        "failed"
-                    }
-                })
-        };
-        drop((new, again));
-        match result {
-            Ok(()) => {
-                tracing::info!(operator = name, "operator chose a new password");
-                self.to_work();
-            }
-            Err(m) => self.with(|t| t.set_password_message(m.into())),
-        }
-    }
-
-    fn login_refused(&self, e: LoginError) {
-        match e {
-            LoginError::WrongPassword { tries_left } => {
-                self.with(|t| t.set_login_tries_left(tries_left as i32));
-            }
-            LoginError::Locked { until } => {
-                let at = chrono::DateTime::from_timestamp(until, 0)
-                    .map(|t| t.with_timezone(&chrono::Local).format("%H:%M").to_string())
-                    .unwrap_or_default();
-                self.notice(NoticeKind::AccountLocked, &at, "");
-            }
-            LoginError::Store(e) => {
-                tracing::error!(error = %e, "operator file");
-                self.notice(NoticeKind::Internal, "", "");
-            }
-            LoginError::Unknown(_) => self.notice(NoticeKind::Internal, "", ""),
-        }
-    }
-
-    fn approve(&self, name: &str, password: SharedString) {
-        let result = self
-            .ops
-            .borrow_mut()
-            .login(name, password.as_str(), unix_now());
-        drop(password);
-        match result {
-            Ok(role) if role.approves() => {
-                if let Some(f) = self.state.borrow_mut().flow.as_mut() {
-                    f.approved_by = Some(name.to_string());
-                }
-                tracing::info!(supervisor = name, "approved");
-                self.with(|t| t.set_login_tries_left(0));
-                self.advance();
-            }
-            Ok(_) => self.notice(NoticeKind::NotPermitted, "", ""),
-            Err(e) => self.login_refused(e),
-        }
-        self.show_operators();
-    }
-
-    fn logout(&self) {
-        self.state.borrow_mut().operator = None;
-        self.with(|t| {
-            t.set_operator("".into());
-            t.set_role(Role::Cashier);
-        });
-        self.home();
-    }
-
     fn sign_in(&self) {
         self.state.borrow_mut().since = self.now();
         self.with(|t| {
@@ -1193,15 +1076,14 @@ impl Controller {
         self.advance();
     }
 
-    fn search(&self, filter: &str) {
-        self.with(|t| t.set_history_filter(filter.into()));
+    fn search(&self) {
         self.show_entries();
     }
 
     fn show_entries(&self) {
         let st = self.state.borrow();
         let settings = self.settings.borrow();
-        let filter = self.with(|t| t.get_history_filter()).trim().to_string();
+        let filter = self.field(Field::HistorySearch).trim().to_string();
         let currency = settings.currency();
         let amount_filter = Amount::parse(&filter, currency).ok();
         let rows: Vec<TxnRow> = st
@@ -1299,105 +1181,6 @@ impl Controller {
             t.set_screen(Screen::Processing);
         });
         self.worker.send(Job::Settle);
-    }
-
-    fn set_language(&self, lang: &str) {
-        let mut s = self.settings.borrow().clone();
-        s.language = if lang == "zh_CN" { "zh_CN" } else { "en" }.into();
-        if let Err(e) = s.save(&self.settings_path) {
-            tracing::error!(error = %e, "settings");
-        }
-        self.apply_settings(&s);
-        *self.settings.borrow_mut() = s;
-    }
-
-    /// Sets the date and time the administrator typed (`YYYY-MM-DD HH:MM`).
-    fn set_clock(&self, text: &str) {
-        let result = wallclock::parse(text).and_then(|to| {
-            if self.simulator {
-                Err(wallclock::ClockError::Simulator)
-            } else {
-                wallclock::set_system_clock(to)
-            }
-        });
-        let message = match result {
-            Ok(()) => "time-set",
-            Err(e) => e.word(),
-        };
-        self.with(|t| t.set_settings_message(message.into()));
-        self.tick();
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn save_settings(
-        &self,
-        merchant: &str,
-        merchant_id: &str,
-        host: &str,
-        per: &str,
-        daily: &str,
-        confirm: &str,
-        floor: &str,
-    ) {
-        let mut s = self.settings.borrow().clone();
-        s.merchant_name = merchant.trim().into();
-        s.merchant_id = merchant_id.trim().into();
-        s.host = host.trim().into();
-        s.per_transaction = per.trim().into();
-        s.daily_limit = daily.trim().into();
-        s.confirm_above = confirm.trim().into();
-        s.offline_floor = floor.trim().into();
-        let message = match s.validate() {
-            Err(SettingsError::BadAmount) => "bad-amount",
-            Err(SettingsError::BadHost) => "bad-host",
-            Err(SettingsError::BadMerchant) => "bad-merchant",
-            Ok(()) => match s.save(&self.settings_path) {
-                Ok(()) => {
-                    self.apply_settings(&s);
-                    *self.settings.borrow_mut() = s.clone();
-                    self.worker.send(Job::Reconfigure(Box::new(s)));
-                    self.worker.send(Job::Status);
-                    "saved"
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "settings");
-                    "failed"
-                }
-            },
-        };
-        self.with(|t| t.set_settings_message(message.into()));
-    }
-
-    fn add_operator(&self, name: &str, role: Role, password: SharedString) {
-        let role = match role {
-            Role::Supervisor => OpRole::Supervisor,
-            Role::Administrator => OpRole::Administrator,
-            Role::Cashier => OpRole::Cashier,
-        };
-        let result = self.ops.borrow_mut().add(name, role, password.as_str());
-        drop(password);
-        use operators::AccountError as E;
-        let message = match result {
-            Ok(()) => "added",
-            Err(E::NameTaken) => "name-taken",
-            Err(E::BadName) => "bad-name",
-            Err(E::ShortPassword) => "short-password",
-            Err(_) => "failed",
-        };
-        self.show_operators();
-        self.with(|t| t.set_operators_message(message.into()));
-    }
-
-    fn unlock_operator(&self, name: &str) {
-        let r = self.ops.borrow_mut().unlock(name);
-        self.show_operators();
-        self.with(|t| t.set_operators_message(if r.is_ok() { "" } else { "failed" }.into()));
-    }
-
-    fn remove_operator(&self, name: &str) {
-        let r = self.ops.borrow_mut().remove(name);
-        self.show_operators();
-        self.with(|t| t.set_operators_message(if r.is_ok() { "" } else { "failed" }.into()));
     }
 
     fn dismiss(&self) {

@@ -10,13 +10,16 @@
 
 #![allow(dead_code)]
 
+pub mod screens;
+
 use std::time::Duration;
 
 use i_slint_backend_testing::ElementHandle;
 use slint::platform::{PointerEventButton, WindowEvent};
 use slint::{LogicalPosition, Model};
 use till_app::ui::demo::Driver;
-use till_app::ui::{Screen, Till};
+use till_app::ui::{Field, Screen, Till};
+use till_hal::keypad::Key;
 
 type Body = Box<dyn FnOnce() + Send>;
 type Done = std::thread::Result<()>;
@@ -274,13 +277,95 @@ impl T {
         reason
     }
 
-    /// Types into the text field with this id.
-    pub fn fill(&self, id: &str, text: &str) {
-        let e = ElementHandle::find_by_element_id(self.ui(), id)
-            .next()
-            .unwrap_or_else(|| panic!("no {id}"));
-        e.set_accessible_value(text);
+    /// The on-screen keys, if they are open.
+    pub fn editor(&self) -> Option<ElementHandle> {
         self.display.pump();
+        ElementHandle::find_by_element_type_name(self.ui(), "EditorScreen")
+            .find(|e| e.size().width > 0.0)
+    }
+
+    /// The visible key of the open editor with this accessible label
+    /// (a character key's label is its character).
+    fn key_labelled(&self, label: &str) -> Option<ElementHandle> {
+        let editor = self.editor().expect("the on-screen keys are open");
+        let label = label.to_string();
+        editor
+            .query_descendants()
+            .match_predicate(move |e| {
+                e.accessible_role() == Some(i_slint_backend_testing::AccessibleRole::Button)
+                    && e.accessible_label().is_some_and(|l| l == label.as_str())
+            })
+            .find_all()
+            .into_iter()
+            .find(|e| e.size().width > 0.0)
+    }
+
+    /// Whether the editor shows the element with this id (`Component::id`).
+    fn editor_has(&self, id: &str) -> bool {
+        ElementHandle::find_by_element_id(self.ui(), id).any(|e| e.size().width > 0.0)
+    }
+
+    /// Taps the editor's key for `c`, switching the keyboard's page or
+    /// shift (or a password's number pad to letters) first when needed,
+    /// as a person would.
+    pub fn tap_key(&self, c: char) {
+        if self.editor_has("NumPad::enter") && self.key_labelled(&c.to_string()).is_none() {
+            // The number pad has no such key: a password switches to letters.
+            self.click("EditorScreen::to-letters");
+        }
+        if c == ' ' {
+            return self.click("Keyboard::space");
+        }
+        if let Some(k) = self.key_labelled(&c.to_string()) {
+            return self.press_at(&k);
+        }
+        // On the keyboard: the other page, then shift.
+        for step in [
+            "Keyboard::page",
+            "Keyboard::shift",
+            "Keyboard::page",
+            "Keyboard::shift",
+        ] {
+            if self.editor_has(step) {
+                self.click(step);
+            }
+            if let Some(k) = self.key_labelled(&c.to_string()) {
+                return self.press_at(&k);
+            }
+        }
+        panic!("no key for {c:?} on the on-screen keys");
+    }
+
+    /// Types `text` on the open editor's keys, by taps alone.
+    pub fn tap_keys(&self, text: &str) {
+        for c in text.chars() {
+            self.tap_key(c);
+        }
+    }
+
+    /// Taps Done (OK on the number pad) on the open editor.
+    pub fn tap_done(&self) {
+        if self.editor_has("NumPad::enter") {
+            self.click("NumPad::enter");
+        } else {
+            self.click("Keyboard::done");
+        }
+    }
+
+    /// Taps the field with this id, types `text` on the on-screen keys
+    /// (what the field held is cleared first) and taps Done.
+    pub fn type_into(&self, id: &str, text: &str) {
+        self.click(id);
+        assert!(self.editor().is_some(), "{id} opened no on-screen keys");
+        if self.editor_has("NumPad::enter") {
+            self.click("NumPad::clear");
+        } else {
+            for _ in 0..self.text(|t| t.get_edit_text()).chars().count() {
+                self.click("Keyboard::back");
+            }
+        }
+        self.tap_keys(text);
+        self.tap_done();
     }
 
     pub fn wait_screen(&self, s: Screen) {
@@ -295,8 +380,16 @@ impl T {
     /// when the terminal is not signed in).
     pub fn login(&self, who: &str, password: &str) {
         self.click_label(&self.login_label(who));
-        self.fill("LoginScreen::password", password);
-        self.click("LoginScreen::sign-in");
+        // The name opens the number pad for the password; Done logs in.
+        assert_eq!(self.till(|t| t.get_editing()), Field::LoginPassword);
+        self.tap_keys(password);
+        self.tap_done();
+        self.after_login();
+    }
+
+    /// From an accepted password to home, signing in first when the
+    /// terminal is not signed in.
+    pub fn after_login(&self) {
         self.wait("the login", |d| {
             matches!(d.screen(), Screen::Signin | Screen::Home | Screen::Notice)
         });
@@ -326,6 +419,60 @@ impl T {
             (till_app::ui::Role::Cashier, true) => "收银员",
         };
         format!("{who} · {role}")
+    }
+
+    /// A key of the hardware (GPIO) keypad, as its driver delivers it.
+    pub fn keypad(&self, key: Key) {
+        self.app.controller.keypad(key);
+        self.display.pump();
+    }
+
+    /// Types as a cashier can: on the PIN screen on the hardware keypad
+    /// (the PIN is never typed on the touchscreen), elsewhere on the
+    /// on-screen number pad. `\u{8}` deletes, `\n` is OK. (The desktop
+    /// keyboard's path is `Driver::type_text`.)
+    pub fn type_text(&self, text: &str) {
+        for c in text.chars() {
+            if self.screen() == Screen::Pin {
+                self.keypad(match c {
+                    '0'..='9' => Key::Digit(c as u8 - b'0'),
+                    '\u{8}' => Key::B,
+                    '\n' => Key::D,
+                    _ => panic!("the keypad has no {c:?}"),
+                });
+            } else {
+                match c {
+                    '\u{8}' => self.click("NumPad::back"),
+                    '\n' => self.click("NumPad::enter"),
+                    c => self.tap_pad(&c.to_string()),
+                }
+            }
+        }
+    }
+
+    /// OK: on the keypad on the PIN screen, else on the number pad.
+    pub fn enter(&self) {
+        self.type_text("\n");
+    }
+
+    /// Taps the on-screen number pad's key with this label.
+    pub fn tap_pad(&self, label: &str) {
+        self.display.pump();
+        let owned = label.to_string();
+        let key = ElementHandle::find_by_element_type_name(self.ui(), "NumPad")
+            .filter(|p| p.size().width > 0.0)
+            .flat_map(|p| {
+                let l = owned.clone();
+                p.query_descendants()
+                    .match_predicate(move |e| {
+                        e.accessible_role() == Some(i_slint_backend_testing::AccessibleRole::Button)
+                            && e.accessible_label().is_some_and(|x| x == l.as_str())
+                    })
+                    .find_all()
+            })
+            .find(|e| e.size().width > 0.0)
+            .unwrap_or_else(|| panic!("no number pad key {label:?} on {:?}", self.screen()));
+        self.press_at(&key);
     }
 
     /// Sale from home up to the payment method: amount typed.
