@@ -1,6 +1,11 @@
 //! Compiles the touchscreen UI (`ui/app.slint`) with its bundled
-//! translations, so the binary needs no files beside it.
+//! translations, so the binary needs no files beside it. Without the `ui`
+//! feature (tillctl alone) there is nothing to compile.
 
+#[cfg(not(feature = "ui"))]
+fn main() {}
+
+#[cfg(feature = "ui")]
 fn main() {
     let config = slint_build::CompilerConfiguration::new()
         .with_style("fluent-light".into())

@@ -15,4 +15,5 @@
 pub mod card;
 pub mod cli;
 pub mod engine;
+#[cfg(feature = "ui")]
 pub mod ui;

@@ -177,9 +177,15 @@ async fn keypad_on_gpio_sim() {
         rows: rows.clone(),
         columns: columns.clone(),
         row_drive,
-        debounce_ms: 10,
+        // The simulated side is a thread that polls the row lines through
+        // sysfs and moves the column's pull: unlike a wire, it answers a
+        // row change only when TCG schedules it, which has taken over 2 ms
+        // (a key then showed up on the row scanned before its own). 10 ms
+        // of settle and 40 ms of debounce leave it room; the keypad logic
+        // is the same at any timing.
+        debounce_ms: 40,
         scan_interval_ms: 5,
-        settle_us: 2_000,
+        settle_us: 10_000,
         ..KeypadConfig::default()
     };
     let side = SimulatedSide::start(env("TILL_GPIO_SIM_DIR").into(), rows, columns);

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Host side of scripts/qemu-ui-test: boots the display guest, watches its
-screen through QMP `screendump`, drives its virtio tablet and keyboard with
-QMP input events, and compares what the screen shows with the reference
-screenshots in docs/screens/ (rendered by the same Slint software renderer
-at 800x480; see app/tests/ui_screens.rs).
+screen through QMP `screendump`, taps on it through its virtio tablet with
+QMP input events (the guest has no keyboard, as a terminal has none: every
+password is typed on till's on-screen number pad), and compares what the
+screen shows with the reference screenshots in docs/screens/ (rendered by
+the same Slint software renderer at 800x480; see app/tests/ui_screens.rs).
 
     ui_check.py --out DIR --refs DIR [--timeout S] -- QEMU-COMMAND...
 
@@ -53,15 +54,26 @@ BOOT = [("merchant", TOP_LEFT), ("reader and keypad rows", (0, 92, W, 200))]
 LOGIN = [
     ("merchant", TOP_LEFT),
     ("heading and admin button", (0, 40, 325, 160)),
-    ("name prompt and password field", (325, 40, W, 130)),
-    ("empty right column", (325, 160, W, 400)),
+    ("name prompt and password field", (325, 40, W, 145)),
+    ("empty right column", (325, 175, W, 400)),
     ("log in button", (325, 400, W, 480)),
 ]
 ADMIN_BUTTON_FILL = (30, 104, 60, 114)  # left of the label, inside the button
-# The first-login password change (no English reference picture): inside
-# "Save and continue", left of its label.
+# The first-login password change (new-password.png): inside "Save and
+# continue", left of its label.
 SAVE_BUTTON_FILL = (382, 414, 420, 424)
-PASSWORD_TEXT = (340, 97, 700, 121)  # inside the password field's border
+# The on-screen number pad a password field opens (keys-password.png): the
+# keys and their centres. The field's name above the pad names the
+# operator, so only the pad and the Cancel button are compared.
+PAD = [("number pad", (370, 56, W, 464)), ("cancel", (16, 408, 180, 464))]
+PAD_KEYS = {
+    "1": (419, 104), "2": (524, 104), "3": (630, 104),
+    "4": (419, 208), "5": (524, 208), "6": (630, 208),
+    "7": (419, 312), "8": (524, 312), "9": (630, 312),
+    "0": (524, 416), "done": (735, 364),
+}
+TYPED = (16, 100, 354, 154)  # the box showing the dots typed so far
+NEW_PASSWORD_FIELD = (400, 184)  # "New password" (new-password.png)
 # Signed in: the top bar shows the operator and "Signed in" as on home.png.
 SIGNED_IN = [("top bar without the clock", (0, 0, 660, 40))]
 
@@ -215,12 +227,11 @@ class Guest:
         # cursor.)
         self.move(*PARK)
 
-    def type_text(self, text):
-        """Digits and letters, as QMP's qcodes name them; "\n" is Return."""
-        for ch in text:
-            self.cmd("send-key", keys=[{"type": "qcode", "data": "ret" if ch == "\n" else ch}],
-                     **{"hold-time": 60})
-            time.sleep(0.12)
+    def tap_digits(self, digits):
+        """Digits on the on-screen number pad, then its Done key."""
+        for ch in digits:
+            self.tap(*PAD_KEYS[ch])
+        self.tap(*PAD_KEYS["done"])
 
     def quit(self):
         try:
@@ -385,10 +396,12 @@ class Run:
         inputs = [line for line in g.console() if line.startswith("TILL-UI: input ")]
         pointer = [i for i in inputs if "ID_INPUT=1" in i and
                    ("ID_INPUT_TABLET=1" in i or "ID_INPUT_MOUSE=1" in i)]
-        keyboard = [i for i in inputs if "ID_INPUT=1" in i and "ID_INPUT_KEYBOARD=1" in i]
-        if not pointer or not keyboard:
-            raise Failed("udev did not tag the virtio tablet (ID_INPUT_TABLET/MOUSE) and keyboard "
-                         f"(ID_INPUT_KEYBOARD): {inputs or 'no input devices reported'}")
+        keyboard = [i for i in inputs if "ID_INPUT_KEYBOARD=1" in i]
+        if not pointer:
+            raise Failed("udev did not tag the virtio tablet (ID_INPUT_TABLET/MOUSE): "
+                         f"{inputs or 'no input devices reported'}")
+        if keyboard:
+            raise Failed(f"the guest has a keyboard, which a terminal has not: {keyboard}")
 
         self.step("acquirer")
         g.wait_marker("TILL-UI: acquirer listening", self.deadline(60))
@@ -426,26 +439,23 @@ class Run:
         self.step("choose-admin")
         primary = self.primary_colour()
         g.tap(166, 125)  # "admin · administrator"
-        self.until(20, "admin-chosen", lambda img: self.is_fill(img, ADMIN_BUTTON_FILL, primary),
-                   lambda path: f"the admin button did not turn primary after the tap: {path}")
+        # The name opens the number pad for the password at once.
+        self.wait_screen("password-pad", "keys-password", PAD, 20)
 
         self.step("password")
-        # The field as it is before anything is typed: the placeholder,
-        # with or without the focus the tap gives it.
-        field_before = g.screen().crop(PASSWORD_TEXT)
-        g.tap(558, 108)  # the password field
-        g.type_text(self.args.password)
-        # Six characters replace the placeholder (focus and the text cursor
-        # alone change fewer pixels).
+        before = g.screen().crop(TYPED)
+        for ch in self.args.password:
+            g.tap(*PAD_KEYS[ch])
+        # One dot per digit (the box changes; the digits never show).
         self.until(20, "password-typed",
-                   lambda img: count(differing_mask(img.crop(PASSWORD_TEXT), field_before)) > 150,
-                   lambda path: f"the password field did not change after typing on the virtio keyboard: {path}")
+                   lambda img: count(differing_mask(img.crop(TYPED), before)) > 150,
+                   lambda path: f"the password box did not change after tapping the number pad: {path}")
 
         self.step("log-in")
-        g.tap(558, 436)  # "Log in"
+        g.tap(*PAD_KEYS["done"])  # Done logs in
         # Till's own log says the password was accepted; on the screen the
-        # login form (the chosen admin button) gives way to the first-login
-        # password change, whose primary button is "Save and continue".
+        # first login's password change follows, whose primary button is
+        # "Save and continue".
         g.wait_log("operator logged in", self.deadline(30))
         self.until(20, "new-password",
                    lambda img: not self.is_fill(img, ADMIN_BUTTON_FILL, primary)
@@ -454,12 +464,19 @@ class Run:
 
         self.step("new-password")
         # The first login replaces the provisioned password with one only
-        # the administrator knows (app/ui/screens/new-password.slint; no
-        # English reference picture): the new password in the first field,
-        # Return moves to the second, again, then "Save and continue".
-        g.tap(400, 176)  # "New password"
-        g.type_text(self.args.new_password + "\n" + self.args.new_password)
-        g.tap(579, 436)  # "Save and continue"
+        # the administrator knows (app/ui/screens/new-password.slint): a tap
+        # on the field opens the number pad; Done there opens it on the
+        # second field, and Done again saves.
+        g.tap(*NEW_PASSWORD_FIELD)
+        self.wait_screen("new-password-pad", "keys-password", PAD, 20)
+        empty = g.screen().crop(TYPED)
+        g.tap_digits(self.args.new_password)
+        # The pad again, on the second field: its box empty of dots.
+        self.until(20, "again-pad",
+                   lambda img: count(differing_mask(img.crop(TYPED), empty)) == 0
+                   and self.is_fill(img, (700, 280, 770, 300), primary),
+                   lambda path: f"Done did not open the pad on the second field: {path}")
+        g.tap_digits(self.args.new_password)
         try:
             g.wait_log("operator chose a new password", self.deadline(30))
         except Failed as e:

@@ -119,7 +119,7 @@ fn run_simulator(cli: &Cli) -> Result<(), String> {
     let simulator = sim::Simulator::start(&root)?;
     let (setup, operators, settings_path) = simulator.terminal()?;
     eprintln!(
-        "till: simulator mode, acquirer on {}; log in as admin/123456, zhang/222222 (supervisor) or li/111111 (cashier); the keyboard is the PIN keypad",
+        "till: simulator mode, acquirer on {}; log in as admin/123456, zhang/222222 (supervisor) or li/111111 (cashier); a tap on a field opens on-screen keys, and the keyboard stands in for the PIN keypad",
         simulator.host
     );
     let app = App::new(Options {
