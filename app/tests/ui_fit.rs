@@ -21,7 +21,7 @@ use i_slint_core::items::{ComplexText, SimpleText, TextOverflow, TextWrap};
 use i_slint_core::layout::Orientation;
 use i_slint_core::window::{WindowAdapter, WindowInner};
 use slint::ComponentHandle;
-use support::screens::{base, fixtures};
+use support::screens::{base, fixtures, show};
 use till_app::ui::platform::Headless;
 use till_app::ui::{Till, TillWindow};
 
@@ -128,14 +128,7 @@ fn every_text_fits_its_box_in_both_languages_at_both_sizes() {
     for (name, _, setup) in fixtures() {
         for (w, h) in [(800, 480), (1280, 720)] {
             for lang in ["en", "zh_CN"] {
-                let ui = TillWindow::new().unwrap();
-                display.resize(w, h);
-                ui.show().unwrap();
-                slint::select_bundled_translation(lang).unwrap();
-                let t = ui.global::<Till>();
-                base(&t);
-                t.set_lang(lang.into());
-                setup(&ui);
+                let ui = show(&display, (w, h), lang, setup);
                 // Lay out (and draw) as the display would.
                 display.snapshot();
                 for m in misfits(&ui, w as f32, h as f32) {

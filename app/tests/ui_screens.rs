@@ -14,9 +14,8 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use slint::ComponentHandle;
-use support::screens::{base, fixtures};
+use support::screens::{fixtures, show};
 use till_app::ui::platform::{Frame, Headless};
-use till_app::ui::{Till, TillWindow};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -47,14 +46,7 @@ fn every_screen_matches_its_reference_picture() {
         for (lang, suffix) in [("en", ""), ("zh_CN", "-zh")] {
             // A fresh window per picture, sized for it.
             let frame = {
-                let ui = TillWindow::new().unwrap();
-                display.resize(w, h);
-                ui.show().unwrap();
-                slint::select_bundled_translation(lang).unwrap();
-                let t = ui.global::<Till>();
-                base(&t);
-                t.set_lang(lang.into());
-                setup(&ui);
+                let ui = show(&display, (w, h), lang, setup);
                 let f = display.snapshot();
                 ui.hide().unwrap();
                 f
@@ -108,7 +100,9 @@ fn every_screen_matches_its_reference_picture() {
     );
 }
 
-fn tr_strings() -> Vec<String> {
+/// Every string in the .slint files that follows `marker` (`@tr("` for
+/// the translated ones, `"` for all of them).
+fn slint_strings(marker: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![repo().join("app/ui")];
     while let Some(dir) = stack.pop() {
@@ -118,7 +112,7 @@ fn tr_strings() -> Vec<String> {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "slint") {
                 let text = std::fs::read_to_string(&p).unwrap();
-                for part in text.split("@tr(\"").skip(1) {
+                for part in text.split(marker).skip(1) {
                     let mut s = String::new();
                     let mut chars = part.chars();
                     while let Some(c) = chars.next() {
@@ -129,6 +123,40 @@ fn tr_strings() -> Vec<String> {
                         }
                     }
                     out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn tr_strings() -> Vec<String> {
+    slint_strings("@tr(\"")
+}
+
+/// Every string literal of the .slint files (outside comments).
+fn string_literals() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![repo().join("app/ui")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "slint") {
+                for line in std::fs::read_to_string(&p).unwrap().lines() {
+                    let mut chars = line.chars().peekable();
+                    let mut literal: Option<String> = None;
+                    while let Some(c) = chars.next() {
+                        match (&mut literal, c) {
+                            (None, '/') if chars.peek() == Some(&'/') => break,
+                            (None, '"') => literal = Some(String::new()),
+                            (Some(_), '"') => out.extend(literal.take()),
+                            (Some(l), '\\') => l.extend(chars.next()),
+                            (Some(l), c) => l.push(c),
+                            (None, _) => {}
+                        }
+                    }
                 }
             }
         }
@@ -163,6 +191,9 @@ fn ui_text_has_glyphs() {
         .flat_map(|(a, b)| [a, b])
         .collect();
     text.extend(tr_strings());
+    // Text the screens show as it is (both languages at once where no
+    // settings can be read: screens/unavailable.slint).
+    text.extend(string_literals());
     text.push_str("0123456789.,:;-+*/()[]@#%&¥€£●✓×←–—…·简体中文English");
     // Wallet names the engine gives in Chinese (`till_pay::qr::Wallet::name_zh`).
     text.push_str("微信支付支付宝云闪付");

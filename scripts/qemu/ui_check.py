@@ -94,16 +94,23 @@ class Failed(Exception):
 
 
 class Guest:
-    def __init__(self, out, qemu_cmd):
+    """QEMU with its console read into lines (and console.log), QMP for the
+    screen and the tablet. Lines starting with one of `echo` are printed
+    as they come; `typed` gives the console a stdin to type at."""
+
+    ECHO = ("TILL-UI:",)
+
+    def __init__(self, out, qemu_cmd, echo=ECHO, typed=False):
         self.out = out
+        self.echo = tuple(echo) + ("panicked", "till:")
         self.sock = os.path.join(out, "qmp.sock")
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         cmd = qemu_cmd + ["-qmp", f"unix:{self.sock},server=on,wait=off"]
         print("+ " + " ".join(cmd), flush=True)
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if typed else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines = []
         self.lock = threading.Lock()
         self.log = open(os.path.join(out, "console.log"), "w")
@@ -121,7 +128,7 @@ class Guest:
             stamp = f"[{self.elapsed():7.2f}] {line}"
             self.log.write(stamp + "\n")
             self.log.flush()
-            if line.startswith("TILL-UI:") or "panicked" in line or "till:" in line:
+            if any(line.startswith(e) or e in line for e in self.echo):
                 print(stamp, flush=True)
             with self.lock:
                 self.lines.append(line)
@@ -232,6 +239,11 @@ class Guest:
         for ch in digits:
             self.tap(*PAD_KEYS[ch])
         self.tap(*PAD_KEYS["done"])
+
+    def type_console(self, text):
+        """Types text at the guest's console (a Guest made with typed=True)."""
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
 
     def quit(self):
         try:
@@ -429,6 +441,13 @@ class Run:
                 raise Failed(f"no frame of till on the display after 60 s{size}: {self.save(img, 'first-frame')}")
             time.sleep(0.2)
 
+        self.login_to_home()
+
+    def login_to_home(self):
+        """From till's self-test screen to home: continue, the administrator's
+        first login by taps (the provisioned password, then their own), the
+        sign-in to the acquirer, home compared with home.png."""
+        g = self.g
         self.step("boot-screen")
         self.wait_screen("boot", "boot", BOOT, 90)
 
@@ -533,12 +552,21 @@ def main():
 
     signal.signal(signal.SIGTERM, terminated)
     run = Run(args, guest)
-    rc = 0
     # A watchdog for what the steps' own deadlines cannot bound (a QMP
     # call that never answers): kill QEMU, which ends every wait.
     timer = threading.Timer(args.timeout + 30, guest.proc.kill)
     timer.daemon = True
     timer.start()
+    rc = drive(run, guest, timer)
+    print(f"  {'total':<14} {guest.elapsed():6.1f} s")
+    return rc
+
+
+def drive(run, guest, timer):
+    """Runs run.run(), reports a failed step with the console's last
+    lines, ends QEMU and the watchdog timer, prints the steps' times;
+    returns the exit status."""
+    rc = 0
     try:
         run.run()
     except Failed as e:
@@ -561,7 +589,6 @@ def main():
         print(f"  {name:<14} {secs:6.1f} s")
     if run.first_frame is not None:
         print(f"  {'first frame':<14} {run.first_frame:6.1f} s after QEMU started")
-    print(f"  {'total':<14} {guest.elapsed():6.1f} s")
     return rc
 
 

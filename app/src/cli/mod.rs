@@ -17,6 +17,7 @@ mod devices;
 mod journal;
 mod keys;
 mod pki;
+pub(crate) mod provision;
 mod saf;
 mod txn;
 
@@ -39,6 +40,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Give this terminal its identity: copy a provisioning folder's keys and
+    /// certificates to the data partition (mode 0600).
+    Provision(provision::ProvisionArgs),
     /// Development PKI: CA, acquirer and terminal certificates, terminal master keys.
     Pki {
         #[command(subcommand)]
@@ -142,6 +146,7 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Provision(args) => provision::run(args),
         Command::Pki { command } => pki::run(command),
         Command::Txn(args) => txn::run(*args),
         Command::Iso8583 { command } => codec::run(command),

@@ -133,12 +133,17 @@ fn run_simulator(cli: &Cli) -> Result<(), String> {
 }
 
 fn run_device(config: &std::path::Path) -> Result<(), String> {
-    let (setup, operators, settings_path) = device::load(config)?;
+    let loaded = device::load(config);
     slint::BackendSelector::new()
         .backend_name("linuxkms".into())
         .renderer_name("software".into())
         .select()
         .map_err(|e| format!("cannot open the display (DRM/KMS): {e}"))?;
+    let (setup, operators, settings_path) = match loaded {
+        Ok(l) => l,
+        Err(device::LoadError::Config(e)) => return Err(e),
+        Err(device::LoadError::Unavailable(why)) => return run_unavailable(config, why),
+    };
     let keypad = setup.devices.keypad.clone();
     let app = App::new(Options {
         setup,
@@ -183,5 +188,64 @@ fn run_device(config: &std::path::Path) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
     }
+    let _alive = service_alive();
     app.ui.run().map_err(|e| e.to_string())
+}
+
+/// A terminal that cannot start yet (no identity, no data partition): the
+/// screen says what to do, and once `device::check` passes, `till` ends so
+/// that its service starts it again as a whole terminal.
+fn run_unavailable(config: &std::path::Path, why: device::Unavailable) -> Result<(), String> {
+    use super::{Screen, Till, TillWindow, VERSION};
+    tracing::warn!(?why, "the terminal cannot start yet");
+    let ui = TillWindow::new().map_err(|e| format!("cannot create the window: {e}"))?;
+    let t = ui.global::<Till>();
+    t.set_version(VERSION.into());
+    let (kind, detail) = match &why {
+        device::Unavailable::NotProvisioned(missing) => (
+            "not-provisioned",
+            format!("Missing: {}", missing.join(", ")),
+        ),
+        device::Unavailable::Data(reason) => ("data", reason.clone()),
+    };
+    t.set_unavailable(kind.into());
+    t.set_unavailable_detail(detail.into());
+    t.set_screen(Screen::Unavailable);
+    let config = config.to_path_buf();
+    let poll = slint::Timer::default();
+    poll.start(
+        slint::TimerMode::Repeated,
+        std::time::Duration::from_secs(2),
+        move || {
+            if !matches!(
+                device::check(&config),
+                Err(device::LoadError::Unavailable(_))
+            ) {
+                tracing::warn!("the terminal can start now: restarting");
+                let _ = slint::quit_event_loop();
+            }
+        },
+    );
+    let _alive = service_alive();
+    ui.run().map_err(|e| e.to_string())
+}
+
+/// Tells systemd the terminal is up (`Type=notify`) and keeps telling it,
+/// from the UI thread, at half the service's watchdog interval: a screen
+/// that hangs gets the service restarted. Nothing outside systemd.
+fn service_alive() -> Option<slint::Timer> {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return None;
+    }
+    let timer = slint::Timer::default();
+    timer.start(
+        slint::TimerMode::Repeated,
+        std::time::Duration::from_micros(usec / 2),
+        || {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        },
+    );
+    Some(timer)
 }

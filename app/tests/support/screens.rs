@@ -80,6 +80,41 @@ fn settings_form(w: &TillWindow) {
     f.set_limit_confirm("1000.00".into());
 }
 
+/// The on-screen keys open on `field` of the screen shown, holding `shown`.
+fn keys_open(t: &Till<'_>, field: Field, keys: Keys, shown: &str) {
+    t.set_edit_screen(t.get_screen());
+    t.set_edit_keys(keys);
+    t.set_edit_text(shown.into());
+    t.set_editing(field);
+}
+
+/// The administrator's settings screen with the keys open on `field`.
+fn settings_with_keys(w: &TillWindow, field: Field, keys: Keys, shown: &str) {
+    let t = &w.global::<Till>();
+    t.set_role(Role::Administrator);
+    settings_form(w);
+    t.set_screen(Screen::Settings);
+    keys_open(t, field, keys, shown);
+}
+
+/// A fresh window on `display` at `size`, in `lang`, showing a fixture.
+pub fn show(
+    display: &till_app::ui::platform::Headless,
+    (w, h): (u32, u32),
+    lang: &str,
+    setup: fn(&TillWindow),
+) -> TillWindow {
+    let ui = TillWindow::new().unwrap();
+    display.resize(w, h);
+    ui.show().unwrap();
+    slint::select_bundled_translation(lang).unwrap();
+    let t = ui.global::<Till>();
+    base(&t);
+    t.set_lang(lang.into());
+    setup(&ui);
+    ui
+}
+
 /// Every screen, in a state that shows what it can show.
 pub fn fixtures() -> Vec<Fixture> {
     vec![
@@ -354,43 +389,47 @@ pub fn fixtures() -> Vec<Fixture> {
             t.set_operator("".into());
             t.set_login_name("li".into());
             t.set_screen(Screen::Login);
-            t.set_edit_screen(Screen::Login);
-            t.set_edit_keys(Keys::Password);
-            t.set_edit_text("●●●●".into());
-            t.set_editing(Field::LoginPassword);
+            keys_open(t, Field::LoginPassword, Keys::Password, "●●●●");
         }),
         // ...an amount on the number pad...
         ("keys-amount", (800, 480), |w| {
-            let t = &w.global::<Till>();
-            t.set_role(Role::Administrator);
-            settings_form(w);
-            t.set_screen(Screen::Settings);
-            t.set_edit_screen(Screen::Settings);
-            t.set_edit_keys(Keys::Amount);
-            t.set_edit_text("500.00".into());
-            t.set_editing(Field::LimitDaily);
+            settings_with_keys(w, Field::LimitDaily, Keys::Amount, "500.00")
         }),
         // ...and a host name on the keyboard, long enough to wrap.
         ("keys-text", (800, 480), |w| {
-            let t = &w.global::<Till>();
-            t.set_role(Role::Administrator);
-            settings_form(w);
-            t.set_screen(Screen::Settings);
-            t.set_edit_screen(Screen::Settings);
-            t.set_edit_keys(Keys::Text);
-            t.set_edit_text("acquirer-gateway.payments.example.com:7000".into());
-            t.set_editing(Field::Host);
+            settings_with_keys(
+                w,
+                Field::Host,
+                Keys::Text,
+                "acquirer-gateway.payments.example.com:7000",
+            )
         }),
         ("keys-merchant", (800, 480), |w| {
+            settings_with_keys(w, Field::Merchant, Keys::Text, "Till Demo Shop 演示商店")
+        }),
+        // A terminal that cannot start yet.
+        ("unavailable", (800, 480), |w| {
             let t = &w.global::<Till>();
-            t.set_role(Role::Administrator);
-            settings_form(w);
-            t.set_screen(Screen::Settings);
-            t.set_edit_screen(Screen::Settings);
-            t.set_edit_keys(Keys::Text);
-            t.set_edit_text("Till Demo Shop 演示商店".into());
-            t.set_edit_full(false);
-            t.set_editing(Field::Merchant);
+            t.set_operator("".into());
+            t.set_merchant("".into());
+            t.set_signed_in(false);
+            t.set_unavailable("not-provisioned".into());
+            t.set_unavailable_detail(
+                "Missing: /var/lib/till/pki/ca.crt, /var/lib/till/pki/terminal.crt".into(),
+            );
+            t.set_screen(Screen::Unavailable);
+        }),
+        ("unavailable-data", (800, 480), |w| {
+            let t = &w.global::<Till>();
+            t.set_operator("".into());
+            t.set_merchant("".into());
+            t.set_signed_in(false);
+            t.set_unavailable("data".into());
+            t.set_unavailable_detail(
+                "damaged: e2fsck found errors it may not repair alone (exit 4; nothing was changed)"
+                    .into(),
+            );
+            t.set_screen(Screen::Unavailable);
         }),
     ]
 }
