@@ -19,11 +19,11 @@ DEB_RUSTDOC=/usr/bin/rustdoc
 CROSS_TRIPLE=aarch64-unknown-linux-gnu
 # What the aarch64 tests build and run under qemu-user: every package but
 # the touchscreen app's (its screens and flows are the same code on both
-# architectures, and its device build runs on a real display stack in
-# scripts/qemu-ui-test); tillctl, the card and engine modules come with
+# architectures, and its device build runs on the OS image's display in
+# scripts/image-test); tillctl, the card and engine modules come with
 # tests/ (till-app without its ui feature, so no Slint for aarch64 here).
-# scripts/cross test, scripts/qemu-test and scripts/qemu-ui-test build
-# with exactly these, so that after one nothing is rebuilt for the next.
+# scripts/cross test and scripts/qemu-test build with exactly these, so
+# that after one nothing is rebuilt for the other.
 CROSS_TEST_SELECTION=(--workspace --exclude till-app --all-features)
 
 # The Debian arm64 kernel scripts/qemu-test boots (an ABI name such as

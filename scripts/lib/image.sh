@@ -187,6 +187,8 @@ image_boot() {
         rpi4) image_boot_rpi4 "$boot" ;;
     esac
     info "boot partition: $(find "$boot" -type f | wc -l) files, $(du -sh --apparent-size "$boot" | cut -f1)"
+    # The mount point stays in the root filesystem: dated like the rest.
+    touch -h -d "@$SOURCE_DATE_EPOCH" "$boot"
 }
 
 # image_uboot_qemu: $IMG/u-boot-qemu.bin, Debian's U-Boot (the u-boot
@@ -300,11 +302,31 @@ image_assemble() {
     mkdir -p "$out"
     # The data partition's first block (till-data.service: "unformatted").
     printf '%s\n' "$DATA_UNFORMATTED" | dd of="$out/data-unformatted.img" bs=4096 conv=sync status=none
-    E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" logged "$IMG/genimage-$machine.log" \
+    # mke2fs and the e2fsck genimage runs after it date what they write
+    # by these, not by the clock: the same files make the same bytes.
+    export E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH" E2FSCK_TIME="$SOURCE_DATE_EPOCH"
+    logged "$IMG/genimage-$machine.log" \
         genimage --config "$TILL_ROOT/image/genimage.cfg" --rootpath "$ROOTFS" \
         --tmppath "$tmp" --inputpath "$out" --outputpath "$out"
     mv "$out/till.img" "$IMG/till-$machine.img"
     mv "$out/rootfs.ext4" "$IMG/rootfs-$machine.ext4"
+    # mke2fs copies each file's times, which building changes (a change
+    # time cannot even be set on the source): give every inode the commit's,
+    # in slot A of the image (found through its partition table) and in the
+    # kept copy.
+    local start
+    start="$(sfdisk --json "$IMG/till-$machine.img" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["start"] * 512)')" ||
+        die "cannot read the partition table of till-$machine.img"
+    (
+        cd "$ROOTFS"
+        { echo; echo lost+found; find . -mindepth 1 -path ./boot/firmware/\* -prune -o -printf '%P\n'; } |
+            sed -e 's/"/\\"/g' \
+                -e "s|.*|sif \"/&\" ctime @$SOURCE_DATE_EPOCH\nsif \"/&\" atime @$SOURCE_DATE_EPOCH\nsif \"/&\" mtime @$SOURCE_DATE_EPOCH|"
+    ) >"$IMG/ctime.debugfs"
+    logged "$IMG/debugfs-$machine.log" debugfs -w -f "$IMG/ctime.debugfs" "$IMG/till-$machine.img?offset=$start"
+    logged "$IMG/debugfs-$machine.log" debugfs -w -f "$IMG/ctime.debugfs" "$IMG/rootfs-$machine.ext4"
+    cmp -s "$IMG/rootfs-$machine.ext4" <(dd if="$IMG/till-$machine.img" bs=1M iflag=skip_bytes,count_bytes skip="$start" count="$(stat -c %s "$IMG/rootfs-$machine.ext4")" status=none) ||
+        die "slot A of till-$machine.img is not rootfs-$machine.ext4"
     rm -rf "$tmp" "$out"
     info "${IMG#"$TILL_ROOT"/}/till-$machine.img: $(numfmt --to=iec --suffix=B "$(stat -c %s "$IMG/till-$machine.img")") ($(du -h "$IMG/till-$machine.img" | cut -f1) written)"
 }

@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source this file
 # Helpers shared by the emulated-board scripts, scripts/qemu-test (the
-# drivers on gpio-sim and a 16550) and scripts/qemu-ui-test (till on a
-# virtio-gpu display): the cache directory, timed steps, Debian packages
+# drivers on gpio-sim and a 16550), scripts/image and scripts/image-test
+# (the OS image): the cache directory, timed steps, Debian packages
 # fetched with apt-get download and extracted (never installed), Debian's
 # arm64 kernel, the guest's modules and the initramfs archive.
 # Sourced after scripts/lib/common.sh, never executed.

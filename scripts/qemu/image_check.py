@@ -12,9 +12,9 @@ choice, the first boot's data partition and machine, till's
 not-provisioned screen (an image carries no keys; unavailable.png), a
 provisioning USB stick plugged in over QMP (usb-storage on the xHCI
 controller; its TILL-PROV filesystem holds till-provision/), till starting
-by itself as a provisioned terminal, then as scripts/qemu-ui-test: the
-self-test, the administrator's first login on the number pad, the sign-in
-to the acquirer (on the host, through a loopback-only port forward), home.
+by itself as a provisioned terminal; the self-test, the administrator's
+first login on the number pad, the sign-in to the acquirer (on the host,
+through a loopback-only port forward), home (ui_check.Run.login_to_home).
 Writes DIR/console.log and DIR/screens/ as ui_check.py does; exit status
 0 when every step passed.
 """
@@ -27,7 +27,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ui_check  # noqa: E402
-from ui_check import Failed, Guest, Run, W  # noqa: E402
+from ui_check import Guest, Run, W  # noqa: E402
 
 # What the console shows of the boot: the boot script, the data
 # partition's and the machine's services, provisioning, till itself.
@@ -80,7 +80,7 @@ def main():
     args = ap.parse_args()
     qemu = args.qemu[1:] if args.qemu[:1] == ["--"] else args.qemu
     os.makedirs(args.out, exist_ok=True)
-    guest = Guest(args.out, qemu, echo=ECHO, typed=True)
+    guest = Guest(args.out, qemu, echo=ECHO, fatal=("Kernel panic",), typed=True)
 
     def terminated(signum, _frame):
         guest.proc.kill()

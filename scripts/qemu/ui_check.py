@@ -1,19 +1,11 @@
 #!/usr/bin/python3
-"""Host side of scripts/qemu-ui-test: boots the display guest, watches its
-screen through QMP `screendump`, taps on it through its virtio tablet with
-QMP input events (the guest has no keyboard, as a terminal has none: every
-password is typed on till's on-screen number pad), and compares what the
-screen shows with the reference screenshots in docs/screens/ (rendered by
-the same Slint software renderer at 800x480; see app/tests/ui_screens.rs).
-
-    ui_check.py --out DIR --refs DIR [--timeout S] -- QEMU-COMMAND...
-
-QMP is added to the command on a unix socket in DIR. Writes DIR/console.log
-(the guest console, with host seconds), DIR/screens/NN-<step>.png (each
-screen that was checked), and on a mismatch DIR/screens/NN-<step>-diff.png
-(the differing pixels in red over the reference). Exit status 0 when every
-step passed, 1 with "step <name> failed: ..." otherwise. Prints the time of
-each step and the time from QEMU's start to till's first frame.
+"""The host's side of a Till guest in QEMU, for scripts/qemu/image_check.py:
+the guest's console read into lines, its screen through QMP `screendump`,
+taps through its virtio tablet with QMP input events (the guest has no
+keyboard, as a terminal has none: every password is typed on till's
+on-screen number pad), and what the screen shows compared with the
+reference screenshots in docs/screens/ (rendered by the same Slint
+software renderer at 800x480; see app/tests/ui_screens.rs).
 
 Pixels are compared as app/tests/ui_screens.rs does: a pixel differs when
 one of its channels differs by more than 24, and a screen matches when at
@@ -23,10 +15,8 @@ operator accounts of a first start) only the regions that must be identical
 are compared; each region below says why.
 """
 
-import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -98,11 +88,10 @@ class Guest:
     screen and the tablet. Lines starting with one of `echo` are printed
     as they come; `typed` gives the console a stdin to type at."""
 
-    ECHO = ("TILL-UI:",)
-
-    def __init__(self, out, qemu_cmd, echo=ECHO, typed=False):
+    def __init__(self, out, qemu_cmd, echo=(), fatal=(), typed=False):
         self.out = out
         self.echo = tuple(echo) + ("panicked", "till:")
+        self.fatal = tuple(fatal)
         self.sock = os.path.join(out, "qmp.sock")
         if os.path.exists(self.sock):
             os.unlink(self.sock)
@@ -144,10 +133,10 @@ class Guest:
         return None
 
     def check_alive(self):
-        """Fails when the guest gave up or till ended."""
-        bad = self.marker("TILL-UI: SETUP-FAILED") or self.marker("TILL-UI: till exited")
-        if bad:
-            raise Failed(f"guest: {bad[len('TILL-UI: '):]}")
+        """Fails when QEMU ended or the console showed a fatal line."""
+        for line in self.console():
+            if any(f in line for f in self.fatal):
+                raise Failed(f"guest: {line}")
         if self.proc.poll() is not None:
             raise Failed(f"QEMU exited with {self.proc.returncode}")
 
@@ -397,52 +386,6 @@ class Run:
             return None
         return ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)
 
-    def run(self):
-        g = self.g
-        self.step("boot")
-        g.connect(self.deadline(30))
-        g.wait_marker("TILL-UI: init", self.deadline(60))
-
-        self.step("udev")
-        g.wait_marker("TILL-UI: udev settled", self.deadline(90))
-        inputs = [line for line in g.console() if line.startswith("TILL-UI: input ")]
-        pointer = [i for i in inputs if "ID_INPUT=1" in i and
-                   ("ID_INPUT_TABLET=1" in i or "ID_INPUT_MOUSE=1" in i)]
-        keyboard = [i for i in inputs if "ID_INPUT_KEYBOARD=1" in i]
-        if not pointer:
-            raise Failed("udev did not tag the virtio tablet (ID_INPUT_TABLET/MOUSE): "
-                         f"{inputs or 'no input devices reported'}")
-        if keyboard:
-            raise Failed(f"the guest has a keyboard, which a terminal has not: {keyboard}")
-
-        self.step("acquirer")
-        g.wait_marker("TILL-UI: acquirer listening", self.deadline(60))
-
-        self.step("till-start")
-        g.wait_marker("TILL-UI: till started", self.deadline(30))
-        started = g.elapsed()
-
-        self.step("first-frame")
-        # Till's first frame: its top bar (the merchant's name) where the
-        # kernel's console was.
-        deadline = self.deadline(60)
-        while True:
-            g.check_alive()
-            img = g.screen()
-            counts, _ = self.compare(img, "boot", [BOOT[0]])
-            if counts is not None and counts[0][1] <= MAX_DIFFERING:
-                self.first_frame = g.elapsed()
-                path = self.save(img, "first-frame")
-                print(f"  till's first frame {self.first_frame:.1f} s after QEMU started, "
-                      f"{self.first_frame - started:.1f} s after till started: {path}", flush=True)
-                break
-            if time.monotonic() > deadline:
-                size = "" if img.size == (W, H) else f" (the display is {img.size[0]}x{img.size[1]}, not {W}x{H})"
-                raise Failed(f"no frame of till on the display after 60 s{size}: {self.save(img, 'first-frame')}")
-            time.sleep(0.2)
-
-        self.login_to_home()
-
     def login_to_home(self):
         """From till's self-test screen to home: continue, the administrator's
         first login by taps (the provisioned password, then their own), the
@@ -532,36 +475,6 @@ class Run:
         self.finish_step()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--refs", required=True)
-    ap.add_argument("--timeout", type=float, default=300)
-    ap.add_argument("--password", required=True, help="the provisioned password, typed at the login")
-    ap.add_argument("--new-password", required=True, help="the administrator's own, chosen at the first login")
-    ap.add_argument("qemu", nargs=argparse.REMAINDER)
-    args = ap.parse_args()
-    qemu = args.qemu[1:] if args.qemu[:1] == ["--"] else args.qemu
-    if not qemu:
-        ap.error("no QEMU command after --")
-    guest = Guest(args.out, qemu)
-
-    def terminated(signum, _frame):
-        guest.proc.kill()  # no QEMU outlives the checker
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminated)
-    run = Run(args, guest)
-    # A watchdog for what the steps' own deadlines cannot bound (a QMP
-    # call that never answers): kill QEMU, which ends every wait.
-    timer = threading.Timer(args.timeout + 30, guest.proc.kill)
-    timer.daemon = True
-    timer.start()
-    rc = drive(run, guest, timer)
-    print(f"  {'total':<14} {guest.elapsed():6.1f} s")
-    return rc
-
-
 def drive(run, guest, timer):
     """Runs run.run(), reports a failed step with the console's last
     lines, ends QEMU and the watchdog timer, prints the steps' times;
@@ -591,6 +504,3 @@ def drive(run, guest, timer):
         print(f"  {'first frame':<14} {run.first_frame:6.1f} s after QEMU started")
     return rc
 
-
-if __name__ == "__main__":
-    sys.exit(main())
