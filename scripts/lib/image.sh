@@ -318,7 +318,7 @@ image_assemble() {
     start="$(sfdisk --json "$IMG/till-$machine.img" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["start"] * 512)')" ||
         die "cannot read the partition table of till-$machine.img"
     (
-        cd "$ROOTFS"
+        cd "$ROOTFS" || exit 1
         { echo; echo lost+found; find . -mindepth 1 -path ./boot/firmware/\* -prune -o -printf '%P\n'; } |
             sed -e 's/"/\\"/g' \
                 -e "s|.*|sif \"/&\" ctime @$SOURCE_DATE_EPOCH\nsif \"/&\" atime @$SOURCE_DATE_EPOCH\nsif \"/&\" mtime @$SOURCE_DATE_EPOCH|"
@@ -329,4 +329,83 @@ image_assemble() {
         die "slot A of till-$machine.img is not rootfs-$machine.ext4"
     rm -rf "$tmp" "$out"
     info "${IMG#"$TILL_ROOT"/}/till-$machine.img: $(numfmt --to=iec --suffix=B "$(stat -c %s "$IMG/till-$machine.img")") ($(du -h "$IMG/till-$machine.img" | cut -f1) written)"
+}
+
+# ---------------------------------------------------------------- running it
+# What scripts/image-test and scripts/image-run share: a development
+# terminal and acquirer on this machine, a provisioning stick for the
+# image, the QEMU machine.
+
+# image_host_tools: HOST_BIN, where till-acquirer and tillctl for this
+# machine are (debug builds).
+image_host_tools() {
+    select_host_toolchain
+    cargo build -q "${locked[@]}" -p till-acquirer --bin till-acquirer
+    cargo build -q "${locked[@]}" -p till-app --bin tillctl --no-default-features
+    HOST_BIN="${CARGO_TARGET_DIR:-$TILL_ROOT/target}/debug"
+}
+
+# image_dev_pki DIR: DIR/pki, a development PKI for terminal TILL0001 whose
+# acquirer certificate names 10.0.2.100, where the guest finds it.
+image_dev_pki() {
+    rm -rf "$1/pki"
+    logged "$1/pki.log" "$HOST_BIN/tillctl" pki init "$1/pki" --terminal-id TILL0001 --host 10.0.2.100
+}
+
+# image_provisioning_stick DIR PASSWORD: DIR/stick.img, a FAT filesystem
+# labelled TILL-PROV with till-provision/: the terminal's files from
+# DIR/pki, the administrator's first password, settings with the
+# acquirer's address as the guest sees it.
+image_provisioning_stick() {
+    local d=$1 p="$1/stick/till-provision"
+    rm -rf "$d/stick" "$d/stick.img"
+    mkdir -p "$p"
+    cp "$d/pki/ca.crt" "$d/pki"/terminal.{crt,key,tmk,datakey} "$p/"
+    printf '%s\n' "$2" >"$p/admin-password"
+    printf '%s\n' 'merchant_name = "Till Demo Shop 演示商店"' 'merchant_id = "123456789012345"' \
+        'host = "10.0.2.100:7000"' >"$p/settings.toml"
+    logged "$d/stick.log" mkfs.vfat -C -n TILL-PROV "$d/stick.img" 8192
+    logged "$d/stick.log" mcopy -s -i "$d/stick.img" "$p" ::/
+}
+
+# image_acquirer DIR: till-acquirer on a free loopback port (ACQUIRER_PORT,
+# ACQUIRER_PID) with DIR/pki, its ledger in DIR/ledger.jsonl.
+image_acquirer() {
+    local d=$1 _
+    ACQUIRER_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "$HOST_BIN/till-acquirer" --listen "127.0.0.1:$ACQUIRER_PORT" --pki "$d/pki" --ledger "$d/ledger.jsonl" \
+        >"$d/acquirer.log" 2>&1 </dev/null &
+    ACQUIRER_PID=$!
+    for _ in $(seq 100); do
+        grep -q 'listening' "$d/acquirer.log" && break
+        kill -0 "$ACQUIRER_PID" 2>/dev/null || die "till-acquirer ended (see $d/acquirer.log)"
+        sleep 0.1
+    done
+    grep -q 'listening' "$d/acquirer.log" || die "till-acquirer is not listening after 10 s (see $d/acquirer.log)"
+    info "acquirer on 127.0.0.1:$ACQUIRER_PORT, the guest's 10.0.2.100:7000"
+}
+
+# image_qemu_command DIR [QEMU-OPTION...]: QEMU, the qemu machine as the
+# terminal: U-Boot, DIR/disk.qcow2, virtio-gpu at 800x480, a virtio
+# tablet (no keyboard), an xHCI controller for USB sticks, a 16550 whose
+# bytes go to DIR/printer.bin, and user networking restricted to one
+# forward, the guest's 10.0.2.100:7000 to the acquirer.
+image_qemu_command() {
+    local d=$1
+    shift
+    # shellcheck disable=SC2054 # commas inside QEMU's option values
+    QEMU=(
+        qemu-system-aarch64 -M virt -cpu cortex-a72 -smp "${TILL_QEMU_SMP:-2}" -m 1024
+        -bios "$IMG/u-boot-qemu.bin"
+        -drive "if=none,id=disk,format=qcow2,file=$d/disk.qcow2" -device virtio-blk-pci,drive=disk
+        -device "virtio-gpu-pci,xres=800,yres=480"
+        -device virtio-tablet-pci
+        -device qemu-xhci,id=xhci
+        -chardev "file,id=printer,path=$d/printer.bin" -device pci-serial,chardev=printer
+        # A relay per connection (guestfwd's cmd:): a chardev would be one
+        # connection, opened when QEMU starts.
+        -netdev "user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:7000-cmd:socat - TCP:127.0.0.1:$ACQUIRER_PORT"
+        -device virtio-net-pci,netdev=net0,romfile=
+        "$@"
+    )
 }
